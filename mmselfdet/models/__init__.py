@@ -1,0 +1,2 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+from . import algorithms, data_preprocessors, heads, necks, utils  # noqa: F401

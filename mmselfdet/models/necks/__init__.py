@@ -1,0 +1,1 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
