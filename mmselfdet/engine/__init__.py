@@ -1,1 +1,9 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+from .checkpoint import (register_checkpoint_safe_globals,
+                         safe_checkpoint_globals)
+from .dist import CPU_DDP_WRAPPER, init_cpu_dist_if_needed
+
+register_checkpoint_safe_globals()
+
+__all__ = ['register_checkpoint_safe_globals', 'safe_checkpoint_globals',
+           'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER']

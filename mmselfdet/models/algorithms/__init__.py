@@ -1,1 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+from .base import BaseSelfSupDetector
+from .mocov2 import MoCoV2
+
+__all__ = ['BaseSelfSupDetector', 'MoCoV2']

@@ -1,0 +1,37 @@
+# ImageNet-1k train images, labels ignored; MoCo v2 two-view scene crops
+# (METHODS.md §0). Expects data/imagenet/{train/,meta/train.txt}.
+dataset_type = 'UnlabeledDataset'
+data_root = 'data/imagenet/'
+
+view_pipeline = [
+    dict(type='RandomResizedCropWithBoxes', scale=224, crop_scale=(0.2, 1.0)),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+         hue=0.1, prob=0.8),
+    # torchvision's luminance weights, in BGR order
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.299)),
+    dict(type='GaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                    'flip', 'flip_direction', 'homography_matrix')),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='MultiBranch', branch_field=['view1', 'view2'],
+         view1=view_pipeline, view2=view_pipeline),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='meta/train.txt',
+        data_prefix=dict(img='train/'),
+        check_files=False,  # 1.28M stat() calls at start-up are not worth it
+        pipeline=train_pipeline))

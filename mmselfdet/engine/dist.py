@@ -1,0 +1,49 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Distributed start-up that also works on CPU-only machines."""
+import os
+from typing import Optional
+
+import torch
+import torch.distributed as torch_dist
+
+
+def init_cpu_dist_if_needed(launcher: str,
+                            backend: Optional[str] = None) -> bool:
+    """Initialise a ``gloo`` process group when no GPU is available.
+
+    mmengine 0.10.7's ``init_dist`` for the ``pytorch`` launcher calls
+    ``torch.cuda.set_device`` and fails on CPU machines. A process group
+    that exists before the Runner is built is accepted by the Runner (it
+    skips its own initialisation). Call this from the training script.
+
+    Args:
+        launcher (str): 'none', 'pytorch' (torchrun) or 'slurm'.
+        backend (str, optional): Force a backend; default 'gloo' on CPU.
+
+    Returns:
+        bool: True if this function created the process group; the caller
+        must then use a CPU DDP wrapper (``device_ids=None``).
+    """
+    if launcher == 'none' or torch_dist.is_initialized():
+        return False
+    if torch.cuda.is_available() and backend is None:
+        return False  # mmengine's own init (nccl) is right on GPUs
+    if launcher == 'slurm':
+        # map SLURM's variables onto torchrun's
+        os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+        os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+        os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
+        os.environ.setdefault('MASTER_PORT', '29500')
+        if 'MASTER_ADDR' not in os.environ:
+            import subprocess
+            node_list = os.environ['SLURM_NODELIST']
+            os.environ['MASTER_ADDR'] = subprocess.getoutput(
+                f'scontrol show hostname {node_list} | head -n1')
+    elif launcher != 'pytorch':
+        raise ValueError(f'unsupported launcher "{launcher}" (none, pytorch, '
+                         'slurm)')
+    torch_dist.init_process_group(backend=backend or 'gloo')
+    return True
+
+
+CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None)

@@ -1,0 +1,109 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Train a pretraining (or downstream) config with mmengine's Runner.
+
+Usage:
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] \
+        [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher ...]
+
+Also runs distributed on CPU-only machines (``tools/dist_train.sh CONFIG 2``
+uses the gloo backend when there is no GPU).
+"""
+import argparse
+import difflib
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or from the latest one in '
+        'the work dir when no path is given')
+    parser.add_argument('--amp', action='store_true',
+                        help='enable automatic mixed precision (fp16)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the real batch size')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value (xxx=yyy format)')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def check_model_type(cfg: Config) -> None:
+    """Fail early, naming the key, when ``model.type`` is not registered."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    model_type = cfg.get('model', {}).get('type')
+    if model_type is None:
+        raise KeyError(f'{cfg.filename}: the config has no "model.type"')
+    if isinstance(model_type, str) and MODELS.get(model_type) is None:
+        close = difflib.get_close_matches(model_type, MODELS.module_dict, 5)
+        raise KeyError(
+            f'{cfg.filename}: model.type="{model_type}" is not a registered '
+            f'model (did you mean one of {close}? Is "mmselfdet" in '
+            'custom_imports?)')
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    check_model_type(cfg)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        optim_wrapper = cfg.optim_wrapper.type
+        if optim_wrapper == 'AmpOptimWrapper':
+            print('AMP is already enabled in the config.', file=sys.stderr)
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' in cfg and 'base_batch_size' in cfg.auto_scale_lr:
+            cfg.auto_scale_lr.enable = True
+        else:
+            raise KeyError(f'{args.config}: --auto-scale-lr needs '
+                           '"auto_scale_lr.base_batch_size" in the config')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    # mmengine cannot start torchrun / SLURM jobs on CPU-only machines:
+    # set up gloo ourselves and use a CPU DDP wrapper.
+    from mmselfdet.engine import CPU_DDP_WRAPPER, init_cpu_dist_if_needed
+    if init_cpu_dist_if_needed(args.launcher):
+        cfg.model_wrapper_cfg = dict(CPU_DDP_WRAPPER)
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
