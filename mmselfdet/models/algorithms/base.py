@@ -44,6 +44,9 @@ class BaseSelfSupDetector(BaseModel):
                  init_cfg: OptMultiConfig = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='MultiViewDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            # build from mmdet's registry whatever the default scope is
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None

@@ -59,8 +59,12 @@ class FeatureQueue(nn.Module):
         self.register_buffer('ptr', torch.zeros(num_queues, dtype=torch.long))
 
     def get(self, index: int = 0) -> Tensor:
-        """Return queue ``index`` as a (K, D) tensor (detached)."""
-        return self.buffer[index].detach()  # (K, D)
+        """Return a detached copy of queue ``index`` as a (K, D) tensor.
+
+        A copy, because :meth:`enqueue` later writes the buffer in place
+        while autograd still needs the negatives of this step.
+        """
+        return self.buffer[index].detach().clone()  # (K, D)
 
     @torch.no_grad()
     def enqueue(self, keys: Tensor, index: int = 0) -> None:

@@ -17,9 +17,12 @@ def build_momentum_encoder(*modules: nn.Module,
     Args:
         *modules: The online modules, e.g. ``backbone, neck``; they are
             applied in order by the returned encoder.
-        momentum (float): mmengine EMA momentum in (0, 1).
+        momentum (float): mmengine EMA momentum in (0, 0.5]; larger values
+            are almost surely the other convention and raise an error.
     """
-    if not 0.0 < momentum < 1.0:
-        raise ValueError(f'momentum must be in (0, 1) with mmengine\'s '
-                         f'convention (0.001 == MoCo m=0.999), got {momentum}')
+    if not 0.0 < momentum <= 0.5:
+        raise ValueError(
+            f'momentum={momentum}: mmselfdet uses mmengine\'s EMA convention, '
+            'where the value is the weight of the online network, in (0, 0.5] '
+            '(MoCo\'s m=0.999 is momentum=0.001)')
     return ExponentialMovingAverage(nn.Sequential(*modules), momentum=momentum)
