@@ -10,6 +10,7 @@ arrays / scalars in ``meta``; the restricted unpickler rejects them and
 checkpoint), we allow-list exactly the classes mmengine writes. Importing
 mmselfdet does this once.
 """
+import pickle
 from typing import List
 
 import numpy as np
@@ -40,10 +41,35 @@ def _numpy_globals() -> List[object]:
     return out
 
 
+def history_buffer_getattr(obj: object, name: str) -> object:
+    """A ``getattr`` restricted to the statistics methods of mmengine's
+    ``HistoryBuffer``.
+
+    A pickled ``HistoryBuffer`` stores its statistics methods (``min``,
+    ``mean``...), which pickle writes as ``builtins.getattr(HistoryBuffer,
+    'min')``. Allowing the
+    real ``getattr`` would let a checkpoint reach any attribute of any
+    allowed object, i.e. run code; this one resolves only public methods of a
+    ``HistoryBuffer`` and refuses everything else.
+    """
+    from mmengine.logging import HistoryBuffer
+    cls = obj if isinstance(obj, type) else type(obj)
+    if (issubclass(cls, HistoryBuffer) and not name.startswith('_')
+            and callable(getattr(cls, name, None))):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({cls.__name__}, {name!r}); only '
+        'statistics methods of mmengine HistoryBuffer are allowed')
+
+
 def safe_checkpoint_globals() -> List[object]:
     """Everything beyond tensors that an mmengine checkpoint contains."""
     from mmengine.logging import HistoryBuffer
-    return _numpy_globals() + [HistoryBuffer]
+    return _numpy_globals() + [
+        HistoryBuffer,
+        (history_buffer_getattr, 'builtins.getattr'),
+        (history_buffer_getattr, '__builtin__.getattr'),
+    ]
 
 
 def register_checkpoint_safe_globals() -> None:
