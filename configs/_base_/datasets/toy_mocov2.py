@@ -28,7 +28,7 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='InfiniteSampler', shuffle=True),  # budgets count steps
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

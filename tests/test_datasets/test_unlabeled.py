@@ -1,0 +1,115 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+
+from mmselfdet.datasets import UnlabeledDataset
+from mmselfdet.registry import DATASETS, MODELS
+from ..utils import TOY_MOCO, write_random_images
+
+
+def test_folder_list_and_coco_sources(tmp_path, toy_root):
+    folder = write_random_images(str(tmp_path / 'imgs' / 'sub'), n=3)
+    write_random_images(str(tmp_path / 'imgs'), n=2)
+    ds = UnlabeledDataset(data_root=str(tmp_path / 'imgs'))
+    assert len(ds) == 5  # recursive, sorted
+    assert ds[0]['img_path'].endswith('imgs/000.jpg')
+    assert ds[0]['instances'] == []
+
+    lst = tmp_path / 'list.txt'
+    lst.write_text('sub/000.jpg 3\n\nsub/002.jpg\n')
+    ds = UnlabeledDataset(ann_file=str(lst),
+                          data_prefix=dict(img=str(tmp_path / 'imgs')))
+    assert [osp.basename(d['img_path']) for d in ds] == ['000.jpg', '002.jpg']
+    assert folder  # written
+
+    ds = UnlabeledDataset(data_root=toy_root, ann_file='annotations/train.json',
+                          data_prefix=dict(img='train/'))
+    coco = json.load(open(osp.join(toy_root, 'annotations/train.json')))
+    assert len(ds) == len(coco['images'])
+    assert all(d['instances'] == [] for d in ds)
+    kept = UnlabeledDataset(data_root=toy_root,
+                            ann_file='annotations/train.json',
+                            data_prefix=dict(img='train/'), keep_boxes=True)
+    n_boxes = sum(len(d['instances']) for d in kept)
+    assert n_boxes == len(coco['annotations'])
+
+
+def test_bad_input_errors_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope'):
+        UnlabeledDataset(data_root=str(tmp_path / 'nope'))
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'empty' / 'readme.txt').write_text('x')
+    with pytest.raises(ValueError, match='empty'):
+        UnlabeledDataset(data_root=str(tmp_path / 'empty'))
+    write_random_images(str(tmp_path / 'imgs'), n=2)
+    lst = tmp_path / 'list.txt'
+    lst.write_text('000.jpg\nmissing_image.jpg\n')
+    with pytest.raises(FileNotFoundError, match='missing_image.jpg'):
+        UnlabeledDataset(ann_file=str(lst),
+                         data_prefix=dict(img=str(tmp_path / 'imgs')))
+    with pytest.raises(FileNotFoundError, match='no_such.json'):
+        UnlabeledDataset(ann_file=str(tmp_path / 'no_such.json'))
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"annotations": []}')
+    with pytest.raises(KeyError, match='bad.json'):
+        UnlabeledDataset(ann_file=str(bad))
+    # with the start-up check off, the loader names the missing file
+    ds = UnlabeledDataset(ann_file=str(lst), check_files=False,
+                          data_prefix=dict(img=str(tmp_path / 'imgs')),
+                          pipeline=[dict(type='LoadImageFromFile')])
+    with pytest.raises(Exception, match='missing_image.jpg'):
+        ds[1]
+
+
+def test_two_view_pipeline_keeps_boxes_and_geometry(toy_root):
+    """The toy MoCo pipeline gives two views with their homographies; with
+    ground-truth boxes kept, a box mapped by the homography lands where the
+    view's own box is."""
+    cfg = Config.fromfile(TOY_MOCO)
+    ds_cfg = cfg.train_dataloader.dataset
+    ds_cfg.update(data_root=toy_root, keep_boxes=True)
+    ds = DATASETS.build(ds_cfg)
+    np.random.seed(0)
+    sample = ds[0]
+    assert set(sample['inputs']) == {'view1', 'view2'}
+    src = ds.get_data_info(0)['instances']
+    for view in ('view1', 'view2'):
+        img = sample['inputs'][view]
+        ds_meta = sample['data_samples'][view]
+        assert img.shape == (3, 96, 96)
+        H = ds_meta.metainfo['homography_matrix']
+        boxes = ds_meta.gt_instances.bboxes.tensor.numpy()
+        assert len(boxes) <= len(src)
+        for b in boxes:
+            # each view box is the image of some source box under H
+            # (clipped to the view)
+            best = min(_dist(_map_box(H, s['bbox'], img.shape[1:]), b)
+                       for s in src)
+            assert best < 1.0
+    # batching through the data preprocessor keeps the view names
+    pre = MODELS.build(cfg.model.data_preprocessor)
+    batch = pre(pseudo_collate([sample, ds[1]]), True)
+    assert batch['inputs']['view1'].shape == (2, 3, 96, 96)
+    assert batch['inputs']['view1'].dtype == torch.float32
+    assert len(batch['data_samples']['view2']) == 2
+
+
+def _map_box(H, box, hw):
+    x1, y1, x2, y2 = box
+    pts = np.array([[x1, y1, 1], [x2, y2, 1], [x1, y2, 1], [x2, y1, 1]]).T
+    q = H @ pts
+    q = q[:2] / q[2]
+    h, w = hw
+    xs = np.clip(q[0], 0, w)
+    ys = np.clip(q[1], 0, h)
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()])
+
+
+def _dist(a, b):
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max())
