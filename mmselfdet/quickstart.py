@@ -31,7 +31,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # method name -> toy pretraining config (relative to the repository)
 METHODS: Dict[str, str] = {
-    'mocov2': 'configs/mocov2/mocov2_r18_1xb32-300it_toy.py',
+    'mocov2': 'configs/mocov2/mocov2_r18_1xb32-180it_toy.py',
 }
 FINETUNE_CFG = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
 
@@ -216,8 +216,10 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                        osp.join(work, 'logs', f'{name}_finetune.log'))
         row['finetune_s'] = s.seconds
         scalars = last_scalars(ft_dir)
-        row['mAP'] = scalars.get('coco/bbox_mAP', float('nan'))
-        row['mAP50'] = scalars.get('coco/bbox_mAP_50', float('nan'))
+        # CocoMetric logs nothing when the detector output no box above its
+        # score threshold: that is an AP of 0, reported as such.
+        row['mAP'] = scalars.get('coco/bbox_mAP', 0.0)
+        row['mAP50'] = scalars.get('coco/bbox_mAP_50', 0.0)
         rows.append(row)
 
     table = format_table(rows)

@@ -6,7 +6,7 @@ import os.path as osp
 import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TOY_MOCO = osp.join(REPO, 'configs/mocov2/mocov2_r18_1xb32-300it_toy.py')
+TOY_MOCO = osp.join(REPO, 'configs/mocov2/mocov2_r18_1xb32-180it_toy.py')
 
 
 def write_random_images(folder: str, n: int = 8, size: int = 48) -> str:

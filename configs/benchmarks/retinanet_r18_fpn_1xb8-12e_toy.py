@@ -72,12 +72,12 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=100),
+         end=50),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
          milestones=[8, 11], gamma=0.1),
 ]
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
     clip_grad=dict(max_norm=35, norm_type=2))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

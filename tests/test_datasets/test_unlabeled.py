@@ -82,7 +82,7 @@ def test_two_view_pipeline_keeps_boxes_and_geometry(toy_root):
     for view in ('view1', 'view2'):
         img = sample['inputs'][view]
         ds_meta = sample['data_samples'][view]
-        assert img.shape == (3, 96, 96)
+        assert img.shape == (3, 64, 64)
         H = ds_meta.metainfo['homography_matrix']
         boxes = ds_meta.gt_instances.bboxes.tensor.numpy()
         assert len(boxes) <= len(src)
@@ -95,7 +95,7 @@ def test_two_view_pipeline_keeps_boxes_and_geometry(toy_root):
     # batching through the data preprocessor keeps the view names
     pre = MODELS.build(cfg.model.data_preprocessor)
     batch = pre(pseudo_collate([sample, ds[1]]), True)
-    assert batch['inputs']['view1'].shape == (2, 3, 96, 96)
+    assert batch['inputs']['view1'].shape == (2, 3, 64, 64)
     assert batch['inputs']['view1'].dtype == torch.float32
     assert len(batch['data_samples']['view2']) == 2
 

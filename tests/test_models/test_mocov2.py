@@ -11,7 +11,7 @@ from .helpers import finite, params_without_grad, random_views
 
 def tiny_moco_cfg(repo_root, queue_len=16):
     cfg = Config.fromfile(
-        f'{repo_root}/configs/mocov2/mocov2_r18_1xb32-300it_toy.py')
+        f'{repo_root}/configs/mocov2/mocov2_r18_1xb32-180it_toy.py')
     model = copy.deepcopy(cfg.model)
     model.queue_len = queue_len
     return model

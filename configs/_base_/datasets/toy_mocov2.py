@@ -1,8 +1,8 @@
 # The built-in toy set (tools/make_toy_dataset.py), `unlabeled` split,
-# labels ignored; MoCo v2 views at toy size (96 px crops of 128 px scenes).
+# labels ignored; MoCo v2 views at toy size (64 px crops of 128 px scenes).
 dataset_type = 'UnlabeledDataset'
 data_root = 'data/toy/'
-crop_size = 96
+crop_size = 64
 
 view_pipeline = [
     dict(type='RandomResizedCropWithBoxes', scale=crop_size,

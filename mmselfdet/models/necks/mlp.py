@@ -31,6 +31,9 @@ class MLPProjector(BaseModule):
         in_index (int): Which element to take when the input is a tuple of
             feature maps (the backbone's output). Defaults to -1.
         init_cfg (dict or list[dict], optional): Initialisation config.
+            Defaults to None: PyTorch's default Linear init, as in the MoCo
+            reference code (a N(0, 0.01) init starts MoCo almost collapsed
+            and short runs never leave the chance loss).
     """
 
     def __init__(self,
@@ -42,8 +45,7 @@ class MLPProjector(BaseModule):
                  with_last_norm: bool = False,
                  with_avg_pool: bool = True,
                  in_index: int = -1,
-                 init_cfg: Optional[Union[dict, list]] = dict(
-                     type='Normal', std=0.01, layer='Linear')) -> None:
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
             raise ValueError(f'MLPProjector.num_layers must be >= 1, got '
