@@ -13,9 +13,7 @@ view_pipeline = [
          channel_weights=(0.114, 0.587, 0.299)),
     dict(type='GaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'flip', 'flip_direction', 'homography_matrix')),
+    dict(type='PackViewInputs'),  # keeps homography_matrix, box ids
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -164,53 +164,6 @@ class RandomResizedCropWithBoxes(BaseTransform):
                 return x0, y0, crop_w, crop_h
         return self._central_crop(height, width)
 
-    @staticmethod
-    def _compose_homography(results: dict, matrix: np.ndarray) -> None:
-        """Left-multiply ``matrix`` onto ``results['homography_matrix']``."""
-        previous = results.get('homography_matrix', None)
-        if previous is None:
-            previous = np.eye(3, dtype=np.float32)
-        results['homography_matrix'] = (matrix @ previous).astype(np.float32)
-
-    def _transform_instances(
-        self,
-        results: dict,
-        crop_box: np.ndarray,
-        scale_xy: Tuple[float, float],
-    ) -> None:
-        """Move boxes into the view, drop tiny ones and keep aligned keys."""
-        out_w, out_h = self.scale
-        x0, y0 = float(crop_box[0]), float(crop_box[1])
-        keep: Optional[np.ndarray] = None
-        bboxes = results.get('gt_bboxes', None)
-        if bboxes is not None:
-            bboxes.translate_([-x0, -y0])
-            bboxes.rescale_(scale_xy)
-            if self.clip_object_border:
-                bboxes.clip_((out_h, out_w))
-                visible = bboxes
-            else:
-                visible = bboxes.clone()
-                visible.clip_((out_h, out_w))
-            widths = visible.widths.numpy()
-            heights = visible.heights.numpy()
-            keep = (
-                (widths > 0)
-                & (heights > 0)
-                & (widths >= self.min_box_size)
-                & (heights >= self.min_box_size)
-            )
-            results['gt_bboxes'] = bboxes[keep]
-            for key in _INSTANCE_KEYS:
-                if results.get(key, None) is not None:
-                    results[key] = results[key][keep]
-
-        masks = results.get('gt_masks', None)
-        if masks is not None:
-            if keep is not None:
-                masks = masks[np.nonzero(keep)[0]]
-            results['gt_masks'] = masks.crop(crop_box).resize((out_h, out_w))
-
     @autocast_box_type()
     def transform(self, results: dict) -> dict:
         """Crop a random region of ``results['img']`` and resize it.
@@ -222,40 +175,13 @@ class RandomResizedCropWithBoxes(BaseTransform):
             dict: The view, with the keys listed in the class docstring
             updated.
         """
-        img = results['img']
-        height, width = img.shape[:2]
+        height, width = results['img'].shape[:2]
         x0, y0, crop_w, crop_h = self._sample_crop(height, width)
-        out_w, out_h = self.scale
-        scale_x, scale_y = out_w / crop_w, out_h / crop_h
-
-        crop_box = np.array([x0, y0, x0 + crop_w, y0 + crop_h], dtype=np.int64)
-        patch = img[y0 : y0 + crop_h, x0 : x0 + crop_w, ...]
-        view = mmcv.imresize(patch, (out_w, out_h), interpolation=self.interpolation)
-        if img.ndim == 3 and view.ndim == 2:
-            view = view[..., None]  # cv2 drops a single channel axis
-        results['img'] = view
-        results['img_shape'] = view.shape[:2]
-
-        self._transform_instances(results, crop_box, (scale_x, scale_y))
-
-        seg_map = results.get('gt_seg_map', None)
-        if seg_map is not None:
-            results['gt_seg_map'] = mmcv.imresize(
-                seg_map[y0 : y0 + crop_h, x0 : x0 + crop_w],
-                (out_w, out_h),
-                interpolation='nearest',
-            )
-
-        matrix = np.array(
-            [
-                [scale_x, 0.0, -scale_x * x0],
-                [0.0, scale_y, -scale_y * y0],
-                [0.0, 0.0, 1.0],
-            ],
-            dtype=np.float32,
-        )
-        self._compose_homography(results, matrix)
-        return results
+        return crop_resize_view(
+            results, (x0, y0, x0 + crop_w, y0 + crop_h), self.scale,
+            interpolation=self.interpolation,
+            clip_object_border=self.clip_object_border,
+            min_box_size=self.min_box_size)
 
     def __repr__(self) -> str:
         return (
@@ -268,3 +194,88 @@ class RandomResizedCropWithBoxes(BaseTransform):
             f'clip_object_border={self.clip_object_border}, '
             f'min_box_size={self.min_box_size})'
         )
+
+
+def compose_homography(results: dict, matrix: np.ndarray) -> None:
+    """Left-multiply ``matrix`` onto ``results['homography_matrix']``
+    (mmdet's convention: the stored matrix maps the original image into the
+    current view)."""
+    previous = results.get('homography_matrix', None)
+    if previous is None:
+        previous = np.eye(3, dtype=np.float32)
+    results['homography_matrix'] = (matrix @ previous).astype(np.float32)
+
+
+def crop_resize_view(results: dict,
+                     crop_box: Sequence[int],
+                     out_size: Tuple[int, int],
+                     interpolation: str = 'bilinear',
+                     clip_object_border: bool = True,
+                     min_box_size: float = 1.0) -> dict:
+    """Crop ``crop_box`` (x1, y1, x2, y2, integer pixels inside the image)
+    out of ``results['img']`` and resize it to ``out_size`` (w, h), moving
+    boxes, masks, seg maps and the homography with it.
+
+    This is the one crop-and-resize every view maker uses
+    (:class:`RandomResizedCropWithBoxes`, object-aware crops, SoCo views):
+    boxes whose visible width or height in the view is zero or below
+    ``min_box_size`` are dropped with their aligned keys (labels, ignore
+    flags, instance ids, masks). ``results['gt_bboxes']`` must be mmdet
+    boxes (call inside ``autocast_box_type``) or absent.
+
+    Returns:
+        dict: ``results``, modified in place.
+    """
+    img = results['img']
+    x0, y0, x1, y1 = (int(v) for v in crop_box)
+    crop_w, crop_h = x1 - x0, y1 - y0
+    if crop_w <= 0 or crop_h <= 0:
+        raise ValueError(f'empty crop box {tuple(crop_box)} for image '
+                         f'{results.get("img_path", "")}')
+    out_w, out_h = out_size
+    scale_x, scale_y = out_w / crop_w, out_h / crop_h
+
+    patch = img[y0:y1, x0:x1, ...]
+    view = mmcv.imresize(patch, (out_w, out_h), interpolation=interpolation)
+    if img.ndim == 3 and view.ndim == 2:
+        view = view[..., None]  # cv2 drops a single channel axis
+    results['img'] = view
+    results['img_shape'] = view.shape[:2]
+
+    keep: Optional[np.ndarray] = None
+    bboxes = results.get('gt_bboxes', None)
+    if bboxes is not None:
+        bboxes.translate_([-x0, -y0])
+        bboxes.rescale_((scale_x, scale_y))
+        if clip_object_border:
+            bboxes.clip_((out_h, out_w))
+            visible = bboxes
+        else:
+            visible = bboxes.clone()
+            visible.clip_((out_h, out_w))
+        widths = visible.widths.numpy()
+        heights = visible.heights.numpy()
+        keep = ((widths > 0) & (heights > 0) & (widths >= min_box_size)
+                & (heights >= min_box_size))
+        results['gt_bboxes'] = bboxes[keep]
+        for key in _INSTANCE_KEYS:
+            if results.get(key, None) is not None:
+                results[key] = results[key][keep]
+
+    masks = results.get('gt_masks', None)
+    if masks is not None:
+        if keep is not None:
+            masks = masks[np.nonzero(keep)[0]]
+        results['gt_masks'] = masks.crop(
+            np.array([x0, y0, x1, y1], dtype=np.int64)).resize((out_h, out_w))
+
+    seg_map = results.get('gt_seg_map', None)
+    if seg_map is not None:
+        results['gt_seg_map'] = mmcv.imresize(
+            seg_map[y0:y1, x0:x1], (out_w, out_h), interpolation='nearest')
+
+    matrix = np.array([[scale_x, 0.0, -scale_x * x0],
+                       [0.0, scale_y, -scale_y * y0],
+                       [0.0, 0.0, 1.0]], dtype=np.float32)
+    compose_homography(results, matrix)
+    return results
