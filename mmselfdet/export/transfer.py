@@ -15,6 +15,7 @@ from torch import Tensor
 # method -> [(prefix in the pretraining model, prefix in the mmdet detector)]
 TRANSFER_SETS: Dict[str, List[Tuple[str, str]]] = {
     'MoCoV2': [('backbone.', 'backbone.')],
+    'BYOL': [('backbone.', 'backbone.')],
 }
 
 

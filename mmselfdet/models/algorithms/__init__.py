@@ -1,5 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 from .base import BaseSelfSupDetector
+from .byol import BYOL
 from .mocov2 import MoCoV2
 
-__all__ = ['BaseSelfSupDetector', 'MoCoV2']
+__all__ = ['BaseSelfSupDetector', 'BYOL', 'MoCoV2']
