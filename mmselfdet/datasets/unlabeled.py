@@ -3,13 +3,25 @@
 import json
 import os
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
 from mmselfdet.registry import DATASETS
 
+from .proposals import (
+    FILTER_ARGS,
+    FILTER_KEYS,
+    filter_proposals,
+    image_size_from_header,
+    load_proposal_file,
+    relative_image_name,
+)
+
 IMG_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+MISSING_PROPOSAL_POLICIES = ('whole_image', 'error', 'skip')
 
 
 @DATASETS.register_module()
@@ -31,6 +43,32 @@ class UnlabeledDataset(BaseDataset):
     unless boxes are kept), so mmdet's ``LoadAnnotations`` works on it and
     the pipeline always carries a (possibly empty) ``gt_bboxes``.
 
+    **Proposals.** With ``proposal_file`` (the format of
+    :mod:`mmselfdet.datasets.proposals`, e.g. written by
+    ``tools/generate_proposals.py``) every data info also gets
+    ``proposals = dict(bboxes=float32 (N, 4) x1y1x2y2, scores=float32
+    (N,))``, best first, which mmdet's ``LoadProposals`` reads unchanged.
+    Images are matched **by COCO image id** when ``ann_file`` is a COCO json
+    and **by path relative to the image root** otherwise (the folder that
+    was scanned, or ``data_prefix['img']`` for a list file), ``/``
+    separated, as the generator writes ``file_name``. ``proposal_filter``
+    runs :func:`~mmselfdet.datasets.proposals.filter_proposals` on each
+    image at load time with the image size stored in the proposal file
+    (``dict()`` gives SoCo's filters: min size 32, aspect 1/3-3,
+    sqrt-area ratio 0.3-0.8). An image that ends up without proposals (not
+    in the file, an empty list in the file, or everything filtered out) is
+    handled by ``missing_proposals``:
+
+    * ``'whole_image'`` (SoCo): the box of the whole image, score 1, is its
+      only proposal;
+    * ``'error'``: raise, naming the proposal file and the images;
+    * ``'skip'``: drop the image from the dataset.
+
+    The counts (images absent from the file, empty before / after
+    filtering, boxes removed by each filter) are logged in one line and
+    kept in :attr:`proposal_stats`; they describe every listed image,
+    before ``indices`` takes a subset.
+
     Args:
         ann_file (str): See above. Defaults to ''.
         data_root (str): Root joined to ``ann_file`` and ``data_prefix``.
@@ -40,7 +78,19 @@ class UnlabeledDataset(BaseDataset):
         check_files (bool): Verify at start-up that every listed image
             exists and raise naming the missing ones. Defaults to True; turn
             off for huge lists on slow file systems.
+        proposal_file (str, optional): Proposal json; a relative path is
+            joined to ``data_root`` (mmdet's convention). Defaults to None.
+        proposal_filter (dict, optional): Keyword arguments of
+            :func:`~mmselfdet.datasets.proposals.filter_proposals` applied
+            at load time; None uses the file as it is. Defaults to None.
+        missing_proposals (str): ``'whole_image'``, ``'error'`` or
+            ``'skip'``, see above. Defaults to 'whole_image'.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
+
+    Attributes:
+        source (str): ``'folder'``, ``'list'`` or ``'coco'`` once loaded.
+        image_root (str): The folder image names are relative to.
+        proposal_stats (dict): Proposal counts (empty without a file).
     """
 
     METAINFO = dict(classes=('object', ))
@@ -52,10 +102,30 @@ class UnlabeledDataset(BaseDataset):
                  img_suffixes: Sequence[str] = IMG_SUFFIXES,
                  keep_boxes: bool = False,
                  check_files: bool = True,
+                 proposal_file: Optional[str] = None,
+                 proposal_filter: Optional[dict] = None,
+                 missing_proposals: str = 'whole_image',
                  **kwargs) -> None:
         self.img_suffixes = tuple(s.lower() for s in img_suffixes)
         self.keep_boxes = keep_boxes
         self.check_files = check_files
+        if missing_proposals not in MISSING_PROPOSAL_POLICIES:
+            raise ValueError(
+                f'UnlabeledDataset: missing_proposals must be one of '
+                f'{MISSING_PROPOSAL_POLICIES}, got {missing_proposals!r}')
+        if proposal_filter is not None:
+            unknown = sorted(set(proposal_filter) - set(FILTER_ARGS))
+            if unknown:
+                raise TypeError(
+                    f'UnlabeledDataset: unknown proposal_filter key(s) '
+                    f'{unknown}; filter_proposals takes {list(FILTER_ARGS)}')
+            proposal_filter = dict(proposal_filter)
+        self.proposal_file = proposal_file
+        self.proposal_filter = proposal_filter
+        self.missing_proposals = missing_proposals
+        self.proposal_stats: Dict[str, Any] = {}
+        self.source = ''
+        self.image_root = ''
         super().__init__(ann_file=ann_file, data_root=data_root,
                          data_prefix=data_prefix, **kwargs)
 
@@ -65,14 +135,17 @@ class UnlabeledDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         ann = self.ann_file
         if not ann or osp.isdir(ann):
-            infos = self._scan_folder(ann if ann and osp.isdir(ann)
-                                      else self._img_root())
+            self.source = 'folder'
+            self.image_root = ann if ann and osp.isdir(ann) else self._img_root()
+            infos = self._scan_folder(self.image_root)
         elif not osp.isfile(ann):
             raise FileNotFoundError(
                 f'UnlabeledDataset: ann_file "{ann}" does not exist')
         elif ann.endswith('.json'):
+            self.source, self.image_root = 'coco', self._img_root()
             infos = self._load_coco(ann)
         else:
+            self.source, self.image_root = 'list', self._img_root()
             infos = self._load_list(ann)
         if not infos:
             raise ValueError(f'UnlabeledDataset: no images found in '
@@ -85,7 +158,121 @@ class UnlabeledDataset(BaseDataset):
                     f'UnlabeledDataset: {len(missing)} of {len(infos)} images '
                     f'listed in "{ann or self._img_root()}" do not exist, '
                     f'e.g. {missing[:3]}')
+        if self.proposal_file:
+            infos = self._attach_proposals(infos)
         return infos
+
+    def image_key(self, info: dict):
+        """How ``info`` is looked up in a proposal file: the COCO image id
+        for a COCO json, else the path relative to :attr:`image_root`."""
+        if self.source == 'coco':
+            return info['img_id']
+        return relative_image_name(info['img_path'], self.image_root)
+
+    def _proposal_path(self) -> str:
+        path = self.proposal_file
+        if self.data_root and not osp.isabs(path):
+            path = osp.join(self.data_root, path)
+        return path
+
+    def _attach_proposals(self, infos: List[dict]) -> List[dict]:
+        """Attach ``proposals`` to each info (see the class doc)."""
+        path = self._proposal_path()
+        table, _ = load_proposal_file(path)
+        policy = self.missing_proposals
+        removed = {k: 0 for k in FILTER_KEYS}
+        boxes_in = boxes_kept = clipped = 0
+        absent, empty_file, empty_filter = [], [], []
+        kept = []
+        for info in infos:
+            entry = table.get(self.image_key(info))
+            bboxes = scores = None
+            if entry is None:
+                absent.append(info['img_path'])
+            elif len(entry['bboxes']) == 0:
+                empty_file.append(info['img_path'])
+            else:
+                bboxes, scores = entry['bboxes'], entry['scores']
+                boxes_in += len(bboxes)
+                if self.proposal_filter is not None:
+                    try:
+                        bboxes, scores, st = filter_proposals(
+                            bboxes, scores, (entry['width'], entry['height']),
+                            **self.proposal_filter)
+                    except ValueError as e:
+                        raise ValueError(
+                            f'UnlabeledDataset: proposal file "{path}", image '
+                            f'{entry["file_name"]!r}: {e}') from e
+                    clipped += st['clipped']
+                    for k in FILTER_KEYS:
+                        removed[k] += st[k]
+                    if len(bboxes) == 0:
+                        empty_filter.append(info['img_path'])
+                        bboxes = None
+            if bboxes is None:
+                if policy == 'skip':
+                    continue
+                if policy == 'whole_image':
+                    w, h = self._image_size(info, entry)
+                    bboxes = np.array([[0, 0, w, h]], np.float32)
+                    scores = np.ones(1, np.float32)
+            if bboxes is not None:
+                boxes_kept += len(bboxes)
+                info['proposals'] = dict(bboxes=bboxes, scores=scores)
+            kept.append(info)
+        no_props = len(absent) + len(empty_file) + len(empty_filter)
+        if policy == 'error' and no_props:
+            parts = [f'{len(v)} {what}, e.g. {v[:3]}'
+                     for what, v in (('absent from the file', absent),
+                                     ('with an empty list', empty_file),
+                                     ('emptied by proposal_filter',
+                                      empty_filter)) if v]
+            raise ValueError(
+                f'UnlabeledDataset: proposal file "{path}" gives no proposal '
+                f'for {no_props} of {len(infos)} images: ' + '; '.join(parts) +
+                " (missing_proposals='error'; use 'whole_image' or 'skip')")
+        self.proposal_stats = dict(
+            proposal_file=path,
+            images=len(infos),
+            absent=len(absent),
+            empty_in_file=len(empty_file),
+            empty_after_filter=len(empty_filter),
+            whole_image=no_props if policy == 'whole_image' else 0,
+            skipped=no_props if policy == 'skip' else 0,
+            boxes_in_file=boxes_in,
+            boxes_kept=boxes_kept,
+            clipped=clipped,
+            **{f'removed_{k}': v for k, v in removed.items()})
+        if not kept:
+            raise ValueError(
+                f'UnlabeledDataset: every image was skipped: proposal file '
+                f'"{path}" gives none of the {len(infos)} images a proposal')
+        st = self.proposal_stats
+        filt = ('' if self.proposal_filter is None else ', removed by filter: ' +
+                ' '.join(f'{k}={removed[k]}' for k in FILTER_KEYS))
+        print_log(
+            f'UnlabeledDataset: proposals from {path}: {len(infos)} images, '
+            f'{st["absent"]} absent from the file, {st["empty_in_file"]} empty '
+            f'in the file, {st["empty_after_filter"]} emptied by the filter '
+            f'-> {no_props} handled by {policy!r}; boxes {boxes_in} in the '
+            f'file -> {boxes_kept} kept ({boxes_kept / max(len(kept), 1):.1f} '
+            f'per image){filt}',
+            logger='current')
+        return kept
+
+    def _image_size(self, info: dict, entry: Optional[dict]) -> tuple:
+        """(width, height) for the whole-image box: the proposal file's
+        entry, the COCO json, or the image header, in that order."""
+        if entry is not None and entry['width'] > 0 and entry['height'] > 0:
+            return entry['width'], entry['height']
+        if info.get('width') and info.get('height'):
+            return info['width'], info['height']
+        try:
+            return image_size_from_header(info['img_path'])
+        except ValueError as e:
+            raise ValueError(
+                f'UnlabeledDataset: need the size of "{info["img_path"]}" for '
+                f'its whole-image proposal but cannot read it ({e})') from e
 
     def _scan_folder(self, root: str) -> List[dict]:
         if not osp.isdir(root):

@@ -1,2 +1,2 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-from . import algorithms, data_preprocessors, heads, necks, utils  # noqa: F401
+from . import algorithms, data_preprocessors, heads, necks, roi, utils  # noqa: F401

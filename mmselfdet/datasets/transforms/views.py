@@ -20,7 +20,7 @@ transform keeps aligned with ``gt_bboxes``; :class:`PackViewInputs` packs
 them as ``gt_instances.instances_ids``.
 """
 import copy
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose

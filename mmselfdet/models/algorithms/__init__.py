@@ -1,6 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 from .base import BaseSelfSupDetector
 from .byol import BYOL
+from .insloc import InsLoc
 from .mocov2 import MoCoV2
 
-__all__ = ['BaseSelfSupDetector', 'BYOL', 'MoCoV2']
+__all__ = ['BaseSelfSupDetector', 'BYOL', 'InsLoc', 'MoCoV2']

@@ -51,7 +51,8 @@ class QueueContrastiveHead(nn.Module):
              query: Tensor,
              key: Tensor,
              negatives: Tensor,
-             weight: Optional[float] = None) -> Dict[str, Tensor]:
+             weight: Optional[float] = None,
+             prefix: Optional[str] = None) -> Dict[str, Tensor]:
         """Compute the InfoNCE loss and metrics.
 
         Args:
@@ -59,6 +60,8 @@ class QueueContrastiveHead(nn.Module):
             key (Tensor): (N, D) momentum embeddings, no gradient.
             negatives (Tensor): (K, D) normalised queue.
             weight (float, optional): Overrides ``loss_weight``.
+            prefix (str, optional): Overrides ``prefix`` (e.g. ``'p3_'``
+                for the loss of one level).
         """
         logits = self(query, key.detach(), negatives.detach())
         labels = torch.zeros(logits.size(0), dtype=torch.long,
@@ -67,7 +70,7 @@ class QueueContrastiveHead(nn.Module):
         loss = F.cross_entropy(logits, labels) * w
         with torch.no_grad():
             acc = (logits.argmax(dim=1) == 0).float().mean() * 100
-        p = self.prefix
+        p = self.prefix if prefix is None else prefix
         return {
             f'{p}loss_contrast': loss,
             f'{p}contrast_acc': acc,

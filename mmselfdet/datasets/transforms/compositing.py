@@ -1,0 +1,262 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""InsLoc's views: a crop of the image pasted onto other images.
+
+:class:`InstanceComposite` uses mmdet's multi-image protocol (like
+``Mosaic`` / ``CopyPaste``): it has ``get_indexes(dataset)``, and mmdet's
+``MultiImageMixDataset`` loads those images with the inner dataset's
+pipeline and passes them in ``results['mix_results']``::
+
+    train_dataloader = dict(dataset=dict(
+        type='MultiImageMixDataset',
+        dataset=dict(type='UnlabeledDataset', data_root=...,
+                     pipeline=[dict(type='LoadImageFromFile')]),
+        pipeline=[
+            dict(type='InstanceComposite', view_names=('query', 'key')),
+            dict(type='PackViews', pipelines=dict(
+                query=[...pixel augs..., dict(type='RandomFlip', prob=0.5),
+                       dict(type='PackViewInputs')],
+                key=[...same...])),
+        ]))
+
+mmdet's ``RandomFlip`` in a view pipeline flips ``gt_bboxes`` (the pasted
+box) and composes ``homography_matrix`` with the image.
+"""
+import math
+from typing import List, Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmcv.transforms.utils import cache_randomness
+
+from mmselfdet.registry import TRANSFORMS
+
+from .crop_views import add_views
+from .geometric import RandomResizedCropWithBoxes
+from .views import make_view
+
+# (crop x1, y1, x2, y2), (foreground w, h), (paste x, y)
+_Layout = Tuple[Tuple[int, int, int, int], Tuple[int, int], Tuple[int, int]]
+
+
+@TRANSFORMS.register_module()
+class InstanceComposite(BaseTransform):
+    """Paste independent crops of the image onto different backgrounds
+    (InsLoc, METHODS.md section 1).
+
+    For each of the ``len(view_names)`` views (default query and key):
+
+    1. a foreground crop of the current image: area a uniform fraction
+       ``crop_scale`` (0.2-1) of the image, aspect (w / h) log-uniform in
+       ``ratio`` (0.5-2), inside the image (the sampler of
+       :class:`RandomResizedCropWithBoxes`, with its central-crop fallback);
+       the crops of the views are drawn independently;
+    2. resized keeping its aspect so both sides lie in
+       ``[fg_size[0], fg_size[1])`` (integer pixels): the scale is uniform
+       over the scales that satisfy both sides; when the aspect is too
+       extreme for the range (``long / short >= hi / lo``, possible near
+       aspect 2 with ``(128, 255)``), the long side is set to ``hi - 1`` and
+       the short side clipped up to ``lo`` (aspect changes by less than 1 %
+       for the defaults; more for narrow toy ranges);
+    3. pasted at a uniform position fully inside background ``i``
+       (``mix_results[i]``, resized to ``bg_size`` without keeping aspect).
+       If the foreground is larger than the background (``fg_size`` too big
+       for ``bg_size``), it is shrunk, aspect kept, to fit, and then its
+       sides may be below ``fg_size[0]``.
+
+    Each view gets one box, the pasted rectangle, with instance id 0 (the
+    same object in every view); boxes of the source image are ignored. Its
+    ``homography_matrix`` maps the original foreground image into the view
+    (crop, scale and paste offset, composed with the image's own matrix)
+    and is only meaningful inside the box: background pixels have no
+    source point in the foreground image. The background's path is stored
+    as ``bg_img_path``.
+
+    Backgrounds (:meth:`get_indexes`): ``num_views`` random indices, distinct
+    from each other when the dataset has at least ``num_views`` images.
+    ``get_indexes`` is not told the current index, so a background can be
+    the foreground image itself (probability about ``num_views / N``;
+    negligible for real datasets). A dataset of 2 images always uses both
+    (one is the foreground's own image); a dataset of 1 image uses it for
+    every background (indices repeat when ``N < num_views``).
+
+    Required Keys:
+
+    - img
+    - mix_results (list[dict], ``num_views`` results with ``img``; added by
+      ``MultiImageMixDataset``)
+    - homography_matrix (optional)
+    - views (optional)
+
+    Modified Keys:
+
+    - views
+
+    Added Keys:
+
+    - views (dict[str, dict]): one view per name, with ``img`` (the
+      composite, ``bg_size``), ``img_shape``, ``gt_bboxes`` (1 box),
+      ``gt_instances_ids`` ([0]), ``gt_bboxes_labels``, ``gt_ignore_flags``,
+      ``homography_matrix``, ``bg_img_path``.
+
+    Args:
+        view_names (Sequence[str]): Names of the views, one background each.
+            Defaults to ``('query', 'key')``.
+        fg_size (Sequence[int]): ``[min, max)`` range of both sides of the
+            pasted foreground. Defaults to ``(128, 255)``.
+        bg_size (int | Sequence[int]): Background size, int or ``(w, h)``.
+            Defaults to 256.
+        crop_scale (Sequence[float]): Area fraction range of the foreground
+            crop. Defaults to ``(0.2, 1.0)``.
+        ratio (Sequence[float]): Aspect range of the foreground crop.
+            Defaults to ``(0.5, 2.0)``.
+        max_attempts (int): Crop draws before the central fallback.
+            Defaults to 10.
+        interpolation (str): ``mmcv.imresize`` method. Defaults to
+            'bilinear'.
+    """
+
+    def __init__(self,
+                 view_names: Sequence[str] = ('query', 'key'),
+                 fg_size: Sequence[int] = (128, 255),
+                 bg_size: Union[int, Sequence[int]] = 256,
+                 crop_scale: Sequence[float] = (0.2, 1.0),
+                 ratio: Sequence[float] = (0.5, 2.0),
+                 max_attempts: int = 10,
+                 interpolation: str = 'bilinear') -> None:
+        super().__init__()
+        view_names = tuple(view_names)
+        if not view_names or len(set(view_names)) != len(view_names):
+            raise ValueError(
+                f'view_names must be non-empty and unique, got {view_names}')
+        fg_size = tuple(int(s) for s in fg_size)
+        if len(fg_size) != 2 or not 1 <= fg_size[0] < fg_size[1]:
+            raise ValueError(
+                f'fg_size must be [min, max) with 1 <= min < max, got {fg_size}')
+        if isinstance(bg_size, int):
+            bg_size = (bg_size, bg_size)
+        bg_size = tuple(int(s) for s in bg_size)
+        if len(bg_size) != 2 or min(bg_size) < 1:
+            raise ValueError(f'bg_size must be a positive int or (w, h), got '
+                             f'{bg_size}')
+        self.view_names = view_names
+        self.fg_size: Tuple[int, int] = fg_size
+        self.bg_size: Tuple[int, int] = bg_size  # (w, h)
+        # validates crop arguments and provides the crop sampling
+        self._sampler = RandomResizedCropWithBoxes(
+            scale=1, crop_scale=crop_scale, ratio=ratio,
+            max_attempts=max_attempts, interpolation=interpolation)
+
+    @property
+    def num_views(self) -> int:
+        return len(self.view_names)
+
+    @cache_randomness
+    def get_indexes(self, dataset) -> List[int]:
+        """Indices of the backgrounds, one per view (see the class doc).
+
+        Args:
+            dataset: The dataset wrapped by ``MultiImageMixDataset``.
+
+        Returns:
+            list[int]: ``num_views`` indices.
+        """
+        n = len(dataset)
+        if n >= self.num_views:
+            idx = np.random.choice(n, self.num_views, replace=False)
+        else:
+            idx = np.random.randint(0, n, self.num_views)
+        return [int(i) for i in idx]
+
+    def _fg_shape(self, crop_w: int, crop_h: int, scale: float) -> Tuple[int, int]:
+        """Foreground (w, h) for ``scale``, clipped into ``fg_size`` and
+        shrunk to fit the background."""
+        lo, hi = self.fg_size
+        w = min(max(int(round(crop_w * scale)), lo), hi - 1)
+        h = min(max(int(round(crop_h * scale)), lo), hi - 1)
+        bw, bh = self.bg_size
+        if w > bw or h > bh:
+            shrink = min(bw / w, bh / h)
+            w = min(bw, max(1, int(math.floor(w * shrink))))
+            h = min(bh, max(1, int(math.floor(h * shrink))))
+        return w, h
+
+    @cache_randomness
+    def _sample_layouts(self, height: int, width: int) -> List[_Layout]:
+        """Crop, foreground size and paste position of every view."""
+        lo, hi = self.fg_size
+        bw, bh = self.bg_size
+        layouts = []
+        for _ in self.view_names:
+            x0, y0, cw, ch = self._sampler._sample_crop(height, width)
+            s_lo = lo / min(cw, ch)
+            s_hi = (hi - 1) / max(cw, ch)
+            scale = np.random.uniform(s_lo, s_hi) if s_lo < s_hi else s_hi
+            fw, fh = self._fg_shape(cw, ch, scale)
+            px = int(np.random.randint(0, bw - fw + 1))
+            py = int(np.random.randint(0, bh - fh + 1))
+            layouts.append(((x0, y0, x0 + cw, y0 + ch), (fw, fh), (px, py)))
+        return layouts
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """Make the composite views.
+
+        Args:
+            results (dict): The current image's results with
+                ``mix_results``.
+
+        Returns:
+            dict: ``results`` with the views added.
+        """
+        mix = results.get('mix_results', None)
+        if not mix or len(mix) < self.num_views:
+            raise KeyError(
+                f'InstanceComposite needs {self.num_views} background images '
+                'in results["mix_results"]; put it in the pipeline of '
+                "mmdet's MultiImageMixDataset (which calls get_indexes), got "
+                f'{0 if not mix else len(mix)} for '
+                f'{results.get("img_path", "an image")}')
+        img = results['img']
+        height, width = img.shape[:2]
+        interp = self._sampler.interpolation
+        views = {}
+        for name, bg_res, (crop, (fw, fh), (px, py)) in zip(
+                self.view_names, mix, self._sample_layouts(height, width)):
+            bg = bg_res['img']
+            if bg.shape[2:] != img.shape[2:] or bg.dtype != img.dtype:
+                raise ValueError(
+                    f'InstanceComposite: background '
+                    f'{bg_res.get("img_path", "")} has shape {bg.shape} / '
+                    f'{bg.dtype}, foreground {results.get("img_path", "")} '
+                    f'{img.shape} / {img.dtype}')
+            canvas = mmcv.imresize(bg, self.bg_size, interpolation=interp)
+            if canvas.ndim < img.ndim:
+                canvas = canvas[..., None]
+            x1, y1, x2, y2 = crop
+            fg = mmcv.imresize(img[y1:y2, x1:x2], (fw, fh),
+                               interpolation=interp)
+            if fg.ndim < img.ndim:
+                fg = fg[..., None]
+            canvas[py:py + fh, px:px + fw] = fg
+            sx, sy = fw / (x2 - x1), fh / (y2 - y1)
+            matrix = np.array([[sx, 0.0, px - sx * x1],
+                               [0.0, sy, py - sy * y1],
+                               [0.0, 0.0, 1.0]], np.float32)
+            view = make_view(results, canvas, matrix,
+                             boxes=np.array([[px, py, px + fw, py + fh]]),
+                             ids=np.zeros(1, np.int64))
+            view['bg_img_path'] = bg_res.get('img_path', None)
+            views[name] = view
+        add_views(results, views, type(self).__name__)
+        return results
+
+    def __repr__(self) -> str:
+        s = self._sampler
+        return (f'{self.__class__.__name__}('
+                f'view_names={self.view_names}, '
+                f'fg_size={self.fg_size}, '
+                f'bg_size={self.bg_size}, '
+                f'crop_scale={s.crop_scale}, '
+                f'ratio={s.ratio}, '
+                f'max_attempts={s.max_attempts}, '
+                f'interpolation={s.interpolation!r})')

@@ -1,0 +1,312 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Image loading that survives the odd files of large unlabeled image sets."""
+import logging
+from typing import ClassVar, Optional
+
+import cv2
+import mmcv
+import numpy as np
+from mmcv.image.geometric import cv2_interp_codes
+from mmcv.transforms import BaseTransform
+from mmengine import fileio
+from mmengine.logging import print_log
+
+from mmselfdet.registry import TRANSFORMS
+
+from .geometric import compose_homography
+
+_JPEG_SOI = b'\xff\xd8'
+_JPEG_SOS = b'\xff\xda'
+_JPEG_EOI = b'\xff\xd9'
+_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+_PNG_IEND = b'IEND'
+
+
+class ImageLoadError(OSError):
+    """An image file that is missing, unreadable, truncated or undecodable.
+
+    The message always names the file.
+    """
+
+
+def _truncation_reason(data: bytes) -> Optional[str]:
+    """Why ``data`` (a JPEG or PNG) looks cut short, or ``None``.
+
+    JPEG: no end-of-image marker after the last start-of-scan marker (inside
+    entropy-coded data ``0xFF`` is byte-stuffed, so neither marker can occur
+    there; an EXIF thumbnail's markers come before the main scan). PNG: no
+    ``IEND`` chunk. Other formats are not checked.
+    """
+    if data.startswith(_JPEG_SOI):
+        last_sos = data.rfind(_JPEG_SOS)
+        if data.rfind(_JPEG_EOI) <= last_sos:
+            return 'truncated JPEG (no end-of-image marker after the scan)'
+    elif data.startswith(_PNG_MAGIC):
+        if data.rfind(_PNG_IEND, len(_PNG_MAGIC)) < 0:
+            return 'truncated PNG (no IEND chunk)'
+    return None
+
+
+@TRANSFORMS.register_module()
+class LoadImageRobust(BaseTransform):
+    """Load an image as uint8 3-channel BGR whatever its stored format.
+
+    A drop-in replacement for ``LoadImageFromFile`` (mmcv) in pretraining
+    pipelines over web-scale or user-collected folders. The file's bytes are
+    read with :func:`mmengine.fileio.get` (so ``backend_args`` work as in
+    mmcv) and decoded with OpenCV, then normalised:
+
+    * **Decoding**: with ``exif_orientation=True`` (default) the flags are
+      ``cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR``: 16-bit data and single
+      channels are kept for the conversions below and the EXIF orientation
+      is applied, as mmcv's default ``LoadImageFromFile`` (``'color'``)
+      does; OpenCV drops an alpha channel in that mode. With
+      ``exif_orientation=False`` the flag is ``cv2.IMREAD_UNCHANGED`` (the
+      stored pixel grid, orientation tag ignored, alpha kept and then
+      dropped below).
+    * **Channels**: grayscale (2-D or 1 channel) is replicated to BGR;
+      gray + alpha (2 channels) keeps the gray; BGRA (4 channels) keeps BGR.
+      Alpha is **dropped, not composited**: transparent pixels show whatever
+      colour the file stores under them (often black).
+    * **Depth**: ``uint16`` is mapped to ``uint8`` by ``high_depth``:
+      ``'scale'`` (default) is ``round(v / 257)`` (0 -> 0, 65535 -> 255,
+      the same for every image, so relative brightness is kept);
+      ``'minmax'`` stretches each image's own ``[min, max]`` to ``[0, 255]``
+      (for e.g. 12-bit data stored in 16 bits, which ``'scale'`` renders
+      nearly black). Float images (TIFF/EXR) are taken as ``[0, 1]`` when
+      their maximum is <= 1, as ``[0, 255]`` otherwise, and clipped.
+      Other dtypes are a decode error.
+    * **Small images**: with ``min_size`` an image whose short side is below
+      it is upscaled, aspect kept (the short side becomes exactly
+      ``min_size``, the long side ``round(long * min_size / short)``), so a
+      later fixed-size crop (e.g. 224) never needs more pixels than exist.
+      The scaling is composed into ``homography_matrix`` (mmdet's
+      ``H = H_this @ H_prev``) and applied to ``gt_bboxes`` if they are
+      already loaded and to the raw ``instances[*]['bbox']``, so a
+      ``LoadAnnotations`` placed after this transform reads boxes in the
+      upscaled frame. ``ori_shape`` stays the decoded shape.
+
+    Failures (missing file, read error, truncated or undecodable data,
+    unsupported dtype) raise :class:`ImageLoadError` naming the file when
+    ``on_error='raise'`` (default). With ``on_error='skip'`` the transform
+    returns ``None``: mmengine's ``BaseDataset.__getitem__`` then draws
+    another random index, up to the dataset's ``max_refetch`` times (a
+    dataset in ``test_mode`` raises on ``None`` instead). Each skipped file
+    is logged with a WARNING through :func:`mmengine.logging.print_log`
+    and counted in a class-level counter (:meth:`skip_count`) which is per
+    process: every dataloader worker counts its own skips.
+
+    Truncation: OpenCV 5 refuses a truncated JPEG, older versions decode the
+    part that exists and fill the rest with gray, so with
+    ``check_truncated=True`` (default) JPEG and PNG data are also checked for
+    their end marker (see :func:`_truncation_reason`).
+
+    Required Keys:
+
+    - img_path
+    - homography_matrix (optional)
+    - gt_bboxes (optional, rescaled with ``min_size``)
+    - instances (optional, rescaled with ``min_size``)
+
+    Modified Keys:
+
+    - gt_bboxes (only with ``min_size``)
+    - instances (only with ``min_size``)
+
+    Added Keys:
+
+    - img (np.uint8, (H, W, 3) BGR; float32 with ``to_float32``)
+    - img_shape
+    - ori_shape
+    - homography_matrix (only when ``min_size`` upscaled the image)
+
+    Args:
+        on_error (str): ``'raise'`` or ``'skip'``. Defaults to 'raise'.
+        min_size (int, optional): Smallest allowed short side; smaller
+            images are upscaled. Defaults to None (never resize).
+        high_depth (str): ``'scale'`` or ``'minmax'``, see above.
+            Defaults to 'scale'.
+        exif_orientation (bool): Apply the EXIF orientation tag. Defaults to
+            True.
+        check_truncated (bool): Check JPEG/PNG end markers. Defaults to True.
+        interpolation (str): ``mmcv.imresize`` method of the ``min_size``
+            upscaling. Defaults to 'bilinear'.
+        to_float32 (bool): Return a float32 image. Defaults to False.
+        backend_args (dict, optional): Arguments of the mmengine file
+            backend. Defaults to None.
+    """
+
+    _skip_count: ClassVar[int] = 0
+
+    def __init__(self,
+                 on_error: str = 'raise',
+                 min_size: Optional[int] = None,
+                 high_depth: str = 'scale',
+                 exif_orientation: bool = True,
+                 check_truncated: bool = True,
+                 interpolation: str = 'bilinear',
+                 to_float32: bool = False,
+                 backend_args: Optional[dict] = None) -> None:
+        super().__init__()
+        if on_error not in ('raise', 'skip'):
+            raise ValueError(
+                f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if min_size is not None and int(min_size) < 1:
+            raise ValueError(f'min_size must be >= 1, got {min_size}')
+        if high_depth not in ('scale', 'minmax'):
+            raise ValueError(
+                f"high_depth must be 'scale' or 'minmax', got {high_depth!r}")
+        if interpolation not in cv2_interp_codes:
+            raise ValueError(
+                f'interpolation must be one of {sorted(cv2_interp_codes)}, '
+                f'got {interpolation!r}')
+        self.on_error = on_error
+        self.min_size = None if min_size is None else int(min_size)
+        self.high_depth = high_depth
+        self.exif_orientation = exif_orientation
+        self.check_truncated = check_truncated
+        self.interpolation = interpolation
+        self.to_float32 = to_float32
+        self.backend_args = None if backend_args is None else \
+            dict(backend_args)
+
+    # ------------------------------------------------------------ counter
+    @classmethod
+    def skip_count(cls) -> int:
+        """Number of files skipped so far in this process."""
+        return LoadImageRobust._skip_count
+
+    @classmethod
+    def reset_skip_count(cls) -> None:
+        """Reset the per-process skip counter to 0."""
+        LoadImageRobust._skip_count = 0
+
+    # ------------------------------------------------------------ decoding
+    def _read(self, path: str) -> np.ndarray:
+        """Read and decode ``path``; raise :class:`ImageLoadError`."""
+        try:
+            data = fileio.get(path, backend_args=self.backend_args)
+        except Exception as e:  # missing file, permission, network ...
+            raise ImageLoadError(
+                f'cannot read image file "{path}": '
+                f'{type(e).__name__}: {e}') from e
+        if not data:
+            raise ImageLoadError(f'image file "{path}" is empty')
+        if self.check_truncated:
+            reason = _truncation_reason(data)
+            if reason is not None:
+                raise ImageLoadError(f'image file "{path}": {reason}')
+        flags = (cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+                 if self.exif_orientation else cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if img is None or img.size == 0:
+            raise ImageLoadError(
+                f'cannot decode image file "{path}" ({len(data)} bytes): '
+                'not an image, or corrupt / truncated')
+        return self._to_bgr_uint8(img, path)
+
+    def _to_bgr_uint8(self, img: np.ndarray, path: str) -> np.ndarray:
+        """Convert any decoded array to (H, W, 3) uint8 BGR."""
+        # depth first (cvtColor keeps the dtype)
+        if img.dtype == np.uint16:
+            if self.high_depth == 'scale':
+                img = np.round(img.astype(np.float32) / 257.0)
+            else:
+                lo, hi = float(img.min()), float(img.max())
+                img = (img.astype(np.float32) - lo) * (
+                    255.0 / (hi - lo) if hi > lo else 0.0)
+            img = np.clip(img, 0, 255).astype(np.uint8)
+        elif img.dtype in (np.float32, np.float64):
+            img = np.nan_to_num(img.astype(np.float32))
+            if img.max() <= 1.0:
+                img = img * 255.0
+            img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+        elif img.dtype != np.uint8:
+            raise ImageLoadError(
+                f'image file "{path}" has unsupported pixel type {img.dtype}')
+        if img.ndim == 2:
+            img = img[..., None]
+        channels = img.shape[2]
+        if channels in (1, 2):  # gray, gray + alpha
+            img = cv2.cvtColor(np.ascontiguousarray(img[..., 0]),
+                               cv2.COLOR_GRAY2BGR)
+        elif channels == 4:  # BGRA: drop alpha
+            img = np.ascontiguousarray(img[..., :3])
+        elif channels != 3:
+            raise ImageLoadError(
+                f'image file "{path}" has {channels} channels')
+        return img
+
+    # ------------------------------------------------------------ resizing
+    def _upscale(self, results: dict, img: np.ndarray) -> np.ndarray:
+        """Upscale ``img`` so its short side is >= ``min_size``."""
+        h, w = img.shape[:2]
+        short = min(h, w)
+        if self.min_size is None or short >= self.min_size:
+            return img
+        ratio = self.min_size / short
+        if h <= w:
+            new_h, new_w = self.min_size, max(self.min_size, round(w * ratio))
+        else:
+            new_w, new_h = self.min_size, max(self.min_size, round(h * ratio))
+        img = mmcv.imresize(img, (new_w, new_h),
+                            interpolation=self.interpolation)
+        sx, sy = new_w / w, new_h / h
+        compose_homography(results, np.diag([sx, sy, 1.0]).astype(np.float32))
+        if results.get('gt_bboxes', None) is not None:
+            boxes = results['gt_bboxes']
+            if hasattr(boxes, 'rescale_'):
+                boxes.rescale_((sx, sy))
+            else:
+                results['gt_bboxes'] = (np.asarray(boxes, np.float32) *
+                                        np.array([sx, sy, sx, sy], np.float32))
+        for inst in results.get('instances', None) or []:
+            if 'bbox' in inst:
+                x1, y1, x2, y2 = inst['bbox']
+                inst['bbox'] = [x1 * sx, y1 * sy, x2 * sx, y2 * sy]
+        return img
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """Load ``results['img_path']``.
+
+        Args:
+            results (dict): Result dict from the dataset.
+
+        Returns:
+            dict | None: The results with the image, or ``None`` for a bad
+            file under ``on_error='skip'``.
+        """
+        path = results['img_path']
+        try:
+            img = self._read(path)
+        except ImageLoadError as e:
+            if self.on_error == 'raise':
+                raise
+            LoadImageRobust._skip_count += 1
+            print_log(
+                f'LoadImageRobust: skipped {e} ({LoadImageRobust._skip_count}'
+                ' skipped so far in this process)',
+                logger='current', level=logging.WARNING)
+            return None
+        ori_shape = img.shape[:2]
+        img = self._upscale(results, img)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = ori_shape
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'on_error={self.on_error!r}, '
+                f'min_size={self.min_size}, '
+                f'high_depth={self.high_depth!r}, '
+                f'exif_orientation={self.exif_orientation}, '
+                f'check_truncated={self.check_truncated}, '
+                f'interpolation={self.interpolation!r}, '
+                f'to_float32={self.to_float32}, '
+                f'backend_args={self.backend_args})')
+
+
+__all__ = ['LoadImageRobust', 'ImageLoadError']

@@ -1,0 +1,173 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""InsLoc: instance localization (Yang et al., CVPR 2021)."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+from mmselfdet.registry import MODELS
+from mmselfdet.structures.box_ops import anchor_jitter
+from ..roi import boxes_to_rois
+from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
+                     build_momentum_encoder)
+from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
+
+
+def view_boxes(samples: list, view: str) -> Tensor:
+    """One box per image -> (N, 4); a clear error otherwise."""
+    boxes = []
+    for s in samples:
+        b = s.gt_instances.bboxes
+        b = b.tensor if hasattr(b, 'tensor') else b
+        if b.size(0) != 1:
+            raise ValueError(
+                f'InsLoc expects exactly one box per {view} view (the pasted '
+                f'instance), got {b.size(0)} for {s.metainfo.get("img_path")}')
+        boxes.append(b)
+    return torch.cat(boxes, dim=0)  # (N, 4)
+
+
+@MODELS.register_module()
+class InsLoc(BaseSelfSupDetector):
+    """Predict instance identity from RoI features of the pasted box.
+
+    Query and key views are two composites of the same foreground on
+    different backgrounds (:class:`InstanceComposite`). The box of each view
+    is RoI-aligned on every feature level (``roi_pooler.mode='all'``), one
+    embedder shared by all levels maps it to an L2-normalised embedding, and
+    every level has its own InfoNCE loss and queue. On the levels listed in
+    ``jitter_levels`` the query box is replaced by a random anchor with IoU
+    above ``jitter_cfg['iou_thr']`` to it (anchor-sampling box jitter; the
+    paper jitters P5 only).
+
+    The FPN variant uses ``neck=FPN``; the C4 variant uses ``neck=None``, a
+    C4 backbone output, a stride-16 pooler and :class:`ResLayerBoxEmbedder`.
+
+    Args:
+        backbone (dict): Backbone config.
+        neck (dict, optional): FPN config; None for C4.
+        roi_pooler (dict): :class:`MultiLevelRoIPooler` config (mode 'all').
+        box_embedder (dict): Box embedder config (shared by all levels).
+        head (dict): :class:`QueueContrastiveHead` config.
+        queue_len (int): Keys per level queue. Defaults to 65536.
+        feat_dim (int): Embedding dim. Defaults to 128.
+        momentum (float): mmengine EMA momentum (0.001 == m=0.999).
+        jitter_levels (Sequence[int]): Level indices whose query box is
+            jittered. Defaults to (3, ) (P5 of P2-P5).
+        jitter_cfg (dict): Anchor grid for the jitter: ``stride``, ``sizes``,
+            ``ratios``, ``iou_thr``.
+        level_weights (Sequence[float], optional): Loss weight per level;
+            default 1.0 each.
+        shuffle_bn (bool): Shuffle-BN for the key encoder. Defaults to True.
+        views (Sequence[str]): Query and key view names.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: OptConfigType,
+                 roi_pooler: ConfigType,
+                 box_embedder: ConfigType,
+                 head: ConfigType,
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.001,
+                 jitter_levels: Sequence[int] = (3, ),
+                 jitter_cfg: dict = dict(stride=16, sizes=(32, 64, 128, 256),
+                                         ratios=(0.5, 1.0, 2.0), iou_thr=0.5),
+                 level_weights: Optional[Sequence[float]] = None,
+                 shuffle_bn: bool = True,
+                 views: Sequence[str] = ('query', 'key'),
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head,
+                         data_preprocessor=data_preprocessor, views=views,
+                         init_cfg=init_cfg)
+        self.roi_pooler = MODELS.build(roi_pooler)
+        self.box_embedder = MODELS.build(box_embedder)
+        n = self.roi_pooler.num_levels
+        bad = [lvl for lvl in jitter_levels if not 0 <= lvl < n]
+        if bad:
+            raise ValueError(f'jitter_levels {list(jitter_levels)} outside '
+                             f'the {n} pooled levels')
+        self.jitter_levels = tuple(jitter_levels)
+        self.jitter_cfg = dict(jitter_cfg)
+        self.level_weights = list(level_weights or [1.0] * n)
+        if len(self.level_weights) != n:
+            raise ValueError(f'{len(self.level_weights)} level_weights for '
+                             f'{n} levels')
+        self.momentum_encoder = build_momentum_encoder(
+            *self.online_modules, momentum=momentum)
+        self.queue = FeatureQueue(queue_len, feat_dim, num_queues=n)
+        self.shuffle_bn = shuffle_bn
+
+    @property
+    def online_modules(self) -> Tuple[nn.Module, ...]:
+        return tuple(m for m in (self.backbone, self.neck, self.box_embedder)
+                     if m is not None)
+
+    def _features(self, modules: Sequence[nn.Module], img: Tensor):
+        feats = modules[0](img)
+        if self.neck is not None:
+            feats = modules[1](feats)
+        return feats
+
+    def _embed(self, embedder: nn.Module, pooled: List[Tensor]) -> List[Tensor]:
+        """One shared embedder for every level, run as one batch."""
+        n = pooled[0].size(0)
+        emb = embedder(torch.cat(pooled, dim=0))  # (L * R, D)
+        return list(emb.split(n, dim=0))  # L x (R, D)
+
+    def _jitter(self, boxes: Tensor,
+                img_shape: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+        """Anchor-sampling jitter (torch RNG, seeded by mmengine); returns
+        the boxes and the fraction that had no qualifying anchor."""
+        h, w = img_shape
+        cfg = self.jitter_cfg
+        out, fallback = anchor_jitter(
+            boxes.detach(), (w, h), stride=cfg['stride'], sizes=cfg['sizes'],
+            ratios=cfg['ratios'], iou_thr=cfg['iou_thr'])
+        return out, fallback.float().mean()  # (N, 4), ()
+
+    def loss(self, inputs: ViewInputs,
+             data_samples: ViewSamples) -> Dict[str, Tensor]:
+        img_q, img_k = self.get_views(inputs)  # (N, 3, H, W) each
+        q_view, k_view = self.views
+        box_q = view_boxes(data_samples[q_view], q_view)  # (N, 4)
+        box_k = view_boxes(data_samples[k_view], k_view)  # (N, 4)
+
+        feats_q = self._features(self.online_modules, img_q)
+        pooled = self.roi_pooler(feats_q, boxes_to_rois([box_q]))
+        jitter_stats = {}
+        if self.jitter_levels:
+            jit_box, fallback = self._jitter(box_q, img_q.shape[-2:])
+            jitter_stats['jitter_fallback'] = fallback
+            jit = boxes_to_rois([jit_box])
+            for lvl in self.jitter_levels:
+                pooled[lvl] = self.roi_pooler.roi_layers[lvl](
+                    feats_q[lvl], jit.to(feats_q[lvl].dtype))  # (N, C, S, S)
+        queries = self._embed(self.box_embedder, pooled)  # L x (N, D)
+
+        with torch.no_grad():
+            self.momentum_encoder.update_parameters(
+                nn.Sequential(*self.online_modules))
+            key_modules = list(self.momentum_encoder.module)
+            if self.shuffle_bn:
+                img_k, box_k, unshuffle = batch_shuffle(img_k, box_k)
+            feats_k = self._features(key_modules, img_k)
+            pooled_k = self.roi_pooler(feats_k, boxes_to_rois([box_k]))
+            keys = self._embed(key_modules[-1], pooled_k)  # L x (N, D)
+            if self.shuffle_bn:
+                keys = [batch_unshuffle(k, unshuffle) for k in keys]
+            keys = [nn.functional.normalize(k, dim=1) for k in keys]
+
+        losses: Dict[str, Tensor] = {}
+        for lvl, (q, k) in enumerate(zip(queries, keys)):
+            losses.update(self.head.loss(
+                q, k, self.queue.get(lvl), weight=self.level_weights[lvl],
+                prefix=f'lvl{lvl}_'))
+        for lvl, k in enumerate(keys):
+            self.queue.enqueue(k, index=lvl)
+        losses.update(jitter_stats)
+        return losses

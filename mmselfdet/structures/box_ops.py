@@ -1,0 +1,256 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Box operations shared by the view makers (numpy) and the models (torch).
+
+Every function takes ``(N, 4)`` ``x1y1x2y2`` boxes either as a numpy array or
+as a torch tensor and returns the same kind (numpy ``float32``; torch in the
+input's floating dtype and on its device). The work is done in torch, a numpy
+input is converted on the way in and out.
+
+Randomness: the random functions take ``rng``, which may be
+
+* ``None``: numpy's global generator for numpy inputs (what data transforms
+  use, seeded per worker by mmengine), torch's global generator for tensor
+  inputs (what models use);
+* a ``numpy.random.Generator`` or ``numpy.random.RandomState``;
+* a ``torch.Generator`` (its device must be the CPU or the boxes' device).
+
+Image sizes are given as ``img_wh = (width, height)`` in pixels. Results are
+clipped to ``[0, W] x [0, H]`` and non-degenerate: width and height are at
+least ``min(1, W)`` and ``min(1, H)`` (see :func:`clip_boxes`).
+"""
+import math
+from typing import Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmdet.structures.bbox import bbox_overlaps
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+RNG = Union[None, np.random.Generator, np.random.RandomState, torch.Generator]
+
+# IoU matrices are computed in chunks of boxes so that a chunk holds at most
+# this many (box, anchor) pairs (about 64 MB of float32 intermediates).
+_MAX_PAIRS = 1 << 22
+
+
+def _as_tensor(boxes: ArrayLike) -> Tuple[torch.Tensor, bool]:
+    """``(boxes as a floating (N, 4) tensor, whether the input was numpy)``."""
+    if isinstance(boxes, torch.Tensor):
+        tensor = boxes if boxes.is_floating_point() else boxes.float()
+        return tensor.reshape(-1, 4), False
+    array = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    return torch.from_numpy(array.copy()), True
+
+
+def _restore(tensor: torch.Tensor, was_numpy: bool) -> ArrayLike:
+    if was_numpy:
+        return tensor.detach().cpu().numpy().astype(np.float32)
+    return tensor
+
+
+def _uniform(shape: Tuple[int, ...], rng: RNG, use_numpy_global: bool,
+             like: torch.Tensor) -> torch.Tensor:
+    """Uniform [0, 1) draws of ``shape`` as a tensor like ``like``."""
+    if isinstance(rng, torch.Generator):
+        draws = torch.rand(shape, generator=rng, device=rng.device)
+    elif isinstance(rng, np.random.Generator):
+        draws = torch.from_numpy(rng.random(shape))
+    elif isinstance(rng, np.random.RandomState):
+        draws = torch.from_numpy(rng.random_sample(shape))
+    elif rng is None and use_numpy_global:
+        draws = torch.from_numpy(np.random.random_sample(shape))
+    elif rng is None:
+        return torch.rand(shape, device=like.device, dtype=like.dtype)
+    else:
+        raise TypeError(f'rng must be None, a numpy Generator / RandomState or '
+                        f'a torch.Generator, got {type(rng)}')
+    return draws.to(device=like.device, dtype=like.dtype)
+
+
+def _clip_tensor(boxes: torch.Tensor, img_wh: Sequence[float],
+                 min_size: float) -> torch.Tensor:
+    width, height = float(img_wh[0]), float(img_wh[1])
+    out = boxes.clone()
+    for lo_col, hi_col, limit in ((0, 2, width), (1, 3, height)):
+        lo = out[:, lo_col].clamp(0, limit)
+        hi = out[:, hi_col].clamp(0, limit)
+        hi = torch.maximum(lo, hi)
+        need = min(float(min_size), limit)
+        small = (hi - lo) < need
+        if bool(small.any()):
+            centre = (lo + hi) / 2
+            new_lo = (centre - need / 2).clamp(0, limit - need)
+            lo = torch.where(small, new_lo, lo)
+            hi = torch.where(small, new_lo + need, hi)
+        out[:, lo_col], out[:, hi_col] = lo, hi
+    return out
+
+
+def clip_boxes(boxes: ArrayLike, img_wh: Sequence[float],
+               min_size: float = 1.0) -> ArrayLike:
+    """Clip boxes to the image and make them non-degenerate.
+
+    A box whose clipped width (height) is below ``min_size`` is widened
+    (heightened) to ``min_size`` around its clipped centre, shifted to stay
+    inside the image (to the full image side if that is smaller).
+
+    Args:
+        boxes (np.ndarray | Tensor): (N, 4) x1y1x2y2 boxes.
+        img_wh (Sequence[float]): ``(width, height)`` of the image.
+        min_size (float): Minimum width and height. Defaults to 1.0.
+
+    Returns:
+        np.ndarray | Tensor: (N, 4) boxes of the input's kind.
+    """
+    tensor, was_numpy = _as_tensor(boxes)
+    return _restore(_clip_tensor(tensor, img_wh, min_size), was_numpy)
+
+
+def box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> ArrayLike:
+    """IoU matrix between two sets of x1y1x2y2 boxes (mmdet's
+    ``bbox_overlaps``).
+
+    Returns:
+        np.ndarray | Tensor: (N, M) IoU, of the kind of ``boxes1``.
+    """
+    t1, was_numpy = _as_tensor(boxes1)
+    t2, _ = _as_tensor(boxes2)
+    return _restore(bbox_overlaps(t1, t2.to(t1)), was_numpy)
+
+
+def anchor_grid(img_wh: Sequence[float],
+                stride: int = 16,
+                sizes: Sequence[float] = (32, 64, 128, 256),
+                ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                center_offset: float = 0.5,
+                device: Union[str, torch.device, None] = None) -> torch.Tensor:
+    """All anchors of a stride grid over the image (not clipped).
+
+    Anchor centres are at ``((i + center_offset) * stride, (j +
+    center_offset) * stride)`` for every grid cell that starts inside the
+    image; at each centre there is one anchor per ``size x ratio`` with
+    mmdet's convention ``ratio = h / w`` and area ``size ** 2``
+    (``w = size / sqrt(ratio)``, ``h = size * sqrt(ratio)``).
+
+    Returns:
+        Tensor: (A, 4) x1y1x2y2 anchors, ``A = cells * len(sizes) *
+        len(ratios)``; cell-major order.
+    """
+    width, height = float(img_wh[0]), float(img_wh[1])
+    num_x = max(1, int(math.ceil(width / stride)))
+    num_y = max(1, int(math.ceil(height / stride)))
+    xs = (torch.arange(num_x, dtype=torch.float32, device=device)
+          + center_offset) * stride
+    ys = (torch.arange(num_y, dtype=torch.float32, device=device)
+          + center_offset) * stride
+    cy, cx = torch.meshgrid(ys, xs, indexing='ij')
+    centres = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=1)  # (C, 2)
+    shapes = torch.tensor(
+        [[s / math.sqrt(r), s * math.sqrt(r)] for s in sizes for r in ratios],
+        dtype=torch.float32, device=device)  # (S, 2) as (w, h)
+    half = shapes[None] / 2  # (1, S, 2)
+    lo = centres[:, None] - half  # (C, S, 2)
+    hi = centres[:, None] + half  # (C, S, 2)
+    return torch.cat([lo, hi], dim=2).reshape(-1, 4)  # (C * S, 4)
+
+
+def anchor_jitter(boxes: ArrayLike,
+                  img_wh: Sequence[float],
+                  stride: int = 16,
+                  sizes: Sequence[float] = (32, 64, 128, 256),
+                  ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                  iou_thr: float = 0.5,
+                  rng: RNG = None,
+                  center_offset: float = 0.5
+                  ) -> Tuple[ArrayLike, ArrayLike]:
+    """Replace each box by a random grid anchor that overlaps it (InsLoc).
+
+    The candidates are the anchors of :func:`anchor_grid` clipped to the
+    image (:func:`clip_boxes`); for every box one candidate with
+    ``IoU > iou_thr`` to the (clipped) box is drawn uniformly. A box with no
+    such candidate (much smaller or larger than every anchor) is returned
+    itself, clipped, and flagged in the returned mask. One uniform number is
+    drawn per box, fallback or not, so the random stream does not depend on
+    the boxes.
+
+    Args:
+        boxes (np.ndarray | Tensor): (N, 4) x1y1x2y2 boxes in pixels.
+        img_wh (Sequence[float]): ``(width, height)`` of the image.
+        stride (int): Grid stride in pixels. Defaults to 16.
+        sizes (Sequence[float]): Anchor sizes (sqrt of area).
+            Defaults to (32, 64, 128, 256).
+        ratios (Sequence[float]): Anchor ratios ``h / w``.
+            Defaults to (0.5, 1.0, 2.0).
+        iou_thr (float): A candidate must have IoU strictly above it.
+            Defaults to 0.5.
+        rng: See the module docstring. Defaults to None.
+        center_offset (float): Anchor centre offset in strides.
+            Defaults to 0.5.
+
+    Returns:
+        tuple: ``(jittered, fallback)`` -- (N, 4) boxes of the input's kind
+        and an (N,) bool mask (numpy or tensor like the input), True where
+        no anchor qualified and the box was kept.
+    """
+    tensor, was_numpy = _as_tensor(boxes)
+    num = len(tensor)
+    draws = _uniform((num, ), rng, was_numpy, tensor)  # (N,)
+    clipped = _clip_tensor(tensor, img_wh, 1.0)
+    anchors = _clip_tensor(
+        anchor_grid(img_wh, stride, sizes, ratios, center_offset,
+                    device=tensor.device).to(tensor.dtype), img_wh, 1.0)
+    out = clipped.clone()
+    fallback = torch.ones(num, dtype=torch.bool, device=tensor.device)
+    chunk = max(1, _MAX_PAIRS // max(1, len(anchors)))
+    for start in range(0, num, chunk):
+        part = slice(start, start + chunk)
+        valid = bbox_overlaps(clipped[part], anchors) > iou_thr  # (n, A)
+        count = valid.sum(dim=1)  # (n,)
+        has = count > 0
+        # the k-th valid anchor (0-based), k uniform in [0, count)
+        k = torch.minimum((draws[part] * count).long(),
+                          (count - 1).clamp(min=0))
+        cumulative = valid.long().cumsum(dim=1)  # (n, A)
+        index = torch.searchsorted(cumulative, (k + 1)[:, None]).squeeze(1)
+        index = index.clamp(max=len(anchors) - 1)
+        out[part] = torch.where(has[:, None], anchors[index], clipped[part])
+        fallback[part] = ~has
+    if was_numpy:
+        return _restore(out, True), fallback.cpu().numpy()
+    return out, fallback
+
+
+def relative_jitter(boxes: ArrayLike,
+                    img_wh: Sequence[float],
+                    ratio: float = 0.1,
+                    rng: RNG = None) -> ArrayLike:
+    """Jitter the centre and the size of each box by up to ``ratio`` (SoCo).
+
+    With ``u`` uniform in ``[-1, 1)`` (four independent draws per box):
+    ``cx += u0 * ratio * w``, ``cy += u1 * ratio * h``,
+    ``w *= 1 + u2 * ratio``, ``h *= 1 + u3 * ratio``; the result is then
+    clipped to the image and made non-degenerate (:func:`clip_boxes`), so
+    only boxes at the border can move less than that.
+
+    Args:
+        boxes (np.ndarray | Tensor): (N, 4) x1y1x2y2 boxes in pixels.
+        img_wh (Sequence[float]): ``(width, height)`` of the image.
+        ratio (float): Maximum relative change. Defaults to 0.1.
+        rng: See the module docstring. Defaults to None.
+
+    Returns:
+        np.ndarray | Tensor: (N, 4) jittered boxes of the input's kind.
+    """
+    if ratio < 0:
+        raise ValueError(f'ratio must be >= 0, got {ratio}')
+    tensor, was_numpy = _as_tensor(boxes)
+    noise = _uniform((len(tensor), 4), rng, was_numpy, tensor) * 2 - 1
+    noise = noise * ratio  # (N, 4)
+    w = tensor[:, 2] - tensor[:, 0]
+    h = tensor[:, 3] - tensor[:, 1]
+    cx = (tensor[:, 0] + tensor[:, 2]) / 2 + noise[:, 0] * w
+    cy = (tensor[:, 1] + tensor[:, 3]) / 2 + noise[:, 1] * h
+    w = w * (1 + noise[:, 2])
+    h = h * (1 + noise[:, 3])
+    out = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1)
+    return _restore(_clip_tensor(out, img_wh, 1.0), was_numpy)

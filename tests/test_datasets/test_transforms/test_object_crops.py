@@ -1,0 +1,232 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+import numpy as np
+import pytest
+from mmcv.transforms import Compose
+from mmdet.structures.bbox import HorizontalBoxes
+
+from mmselfdet.datasets.transforms.object_crops import (
+    ObjectAwareCrops,
+    collect_boxes,
+    sample_crop_in,
+)
+from mmselfdet.datasets.transforms.views import map_boxes
+
+H, W = 80, 96
+# four disjoint rectangles, each painted in its own colour
+BOXES = np.array([[4, 4, 34, 30], [50, 6, 90, 36], [8, 44, 40, 76],
+                  [56, 48, 92, 74]], np.float32)
+COLOURS = np.array([[250, 0, 0], [0, 250, 0], [0, 0, 250], [250, 250, 0]],
+                   np.uint8)
+# invalid proposals appended after the good ones: empty, outside, NaN
+BAD = np.array([[20, 20, 20, 50], [200, 10, 240, 40], [-40, -40, -2, -2],
+                [np.nan, 1, 5, 5]], np.float32)
+
+
+def scene(boxes=BOXES):
+    img = np.full((H, W, 3), 30, np.uint8)
+    for (x1, y1, x2, y2), colour in zip(boxes.astype(int), COLOURS):
+        img[y1:y2, x1:x2] = colour
+    return img
+
+
+def results(proposals=BOXES, scores=None):
+    res = dict(img=scene(), img_shape=(H, W), ori_shape=(H, W), img_id=3,
+               img_path='s.jpg', proposals=np.asarray(proposals, np.float32))
+    if scores is not None:
+        res['proposals_scores'] = np.asarray(scores, np.float32)
+    return res
+
+
+def make(**kwargs):
+    cfg = dict(out_size=32, interpolation='nearest', min_box_size=16,
+               min_crop_size=8)
+    cfg.update(kwargs)
+    return ObjectAwareCrops(**cfg)
+
+
+def check_colours(view, colour_of):
+    """Pixels inside each view box (1 px margin) have the box's colour."""
+    img = view['img']
+    for box, i in zip(view['gt_bboxes'].numpy(), view['gt_instances_ids']):
+        x1, y1 = int(np.ceil(box[0])) + 1, int(np.ceil(box[1])) + 1
+        x2, y2 = int(np.floor(box[2])) - 1, int(np.floor(box[3])) - 1
+        if x2 <= x1 or y2 <= y1:
+            continue
+        patch = img[y1:y2, x1:x2].reshape(-1, 3)
+        assert (patch == colour_of[int(i)]).all(), (i, box)
+
+
+def check_geometry(view, source_boxes):
+    """Each view box is its source box mapped by the view's homography and
+    clipped to the view."""
+    h, w = view['img'].shape[:2]
+    ids = view['gt_instances_ids']
+    expected = map_boxes(source_boxes[ids], view['homography_matrix'])
+    expected[:, 0::2] = expected[:, 0::2].clip(0, w)
+    expected[:, 1::2] = expected[:, 1::2].clip(0, h)
+    assert np.allclose(view['gt_bboxes'].numpy(), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize('mode', ['obj_obj_dilate', 'obj_scene'])
+def test_views_show_the_boxes(mode):
+    t = make(mode=mode)
+    proposals = np.concatenate([BOXES, BAD])
+    picked = set()
+    for seed in range(12):
+        np.random.seed(seed)
+        res = t(results(proposals))
+        views = res['views']
+        assert set(views) == {'view1', 'view2'}
+        v1, v2 = views['view1'], views['view2']
+        obj = v1['object_id']
+        assert 0 <= obj < 4 and v2['object_id'] == obj
+        picked.add(obj)
+        # view 1 lies inside the object: all of it is the object's colour
+        assert (v1['img'].reshape(-1, 3) == COLOURS[obj]).all()
+        assert v1['img'].shape == (32, 32, 3)
+        for view in (v1, v2):
+            ids = view['gt_instances_ids']
+            assert ids.max(initial=0) < 4  # invalid proposals never carried
+            check_colours(view, COLOURS)
+            check_geometry(view, BOXES)
+        assert obj in v1['gt_instances_ids'].tolist()
+    assert t.num_fallbacks == 0
+    assert len(picked) > 1
+
+
+def test_dilated_view_contains_the_box_region():
+    t = make(mode='obj_obj_dilate', crop_scale=(1.0, 1.0), dilation=(0.1, 0.1))
+    np.random.seed(0)
+    res = t(results(BOXES[:1]))
+    v2 = res['views']['view2']
+    # crop_scale 1: the whole dilated box (10 % of the image each side),
+    # aspect clamped to 3/4..4/3 and centred
+    inv = np.linalg.inv(v2['homography_matrix'])
+    region = map_boxes(np.array([[0, 0, 32, 32]]), inv)[0]
+    dilated = BOXES[0] + np.array([-9.6, -8, 9.6, 8])
+    dilated = np.clip(dilated, 0, [W, H, W, H])
+    assert region[0] >= np.floor(dilated[0]) - 1e-3
+    assert region[2] <= np.ceil(dilated[2]) + 1e-3
+    assert region[1] >= np.floor(dilated[1]) - 1e-3
+    assert region[3] <= np.ceil(dilated[3]) + 1e-3
+    assert region[2] - region[0] > BOXES[0, 2] - BOXES[0, 0]
+
+
+def test_fallback_to_scene_crops_and_invalid_proposals():
+    t = make()
+    np.random.seed(1)
+    res = t(results(BAD))
+    assert t.num_fallbacks == 1
+    for view in res['views'].values():
+        assert view['object_id'] == -1
+        assert len(view['gt_bboxes']) == 0
+    t(results(np.zeros((0, 4), np.float32)))
+    # boxes below min_box_size are carried but never drawn
+    small = np.array([[60, 60, 70, 70]], np.float32)
+    res = t(results(small))
+    assert t.num_fallbacks == 3
+    assert res['views']['view1']['object_id'] == -1
+
+
+def test_scene_scene_and_score_selection():
+    t = make(mode='scene_scene')
+    res = t(results())
+    assert t.num_fallbacks == 0
+    assert all(v['object_id'] == -1 for v in res['views'].values())
+    assert 'scene_scene' in repr(t)
+    no_props = results()
+    del no_props['proposals']
+    t(no_props)  # the baseline does not need boxes
+    with pytest.raises(KeyError, match='LoadProposals'):
+        make()(no_props)
+
+    t = make(select='score')
+    for seed in range(5):
+        np.random.seed(seed)
+        res = t(results(scores=[0, 0, 1, 0]))
+        assert res['views']['view1']['object_id'] == 2
+
+
+def test_gt_bboxes_source_keeps_ids_and_labels():
+    res = results()
+    del res['proposals']
+    res['gt_bboxes'] = HorizontalBoxes(BOXES.copy())
+    res['gt_bboxes_labels'] = np.array([7, 8, 9, 5], np.int64)
+    res['gt_instances_ids'] = np.array([10, 11, 12, 13], np.int64)
+    np.random.seed(0)
+    out = make(box_source='gt_bboxes')(res)
+    colour_of = {10 + i: c for i, c in enumerate(COLOURS)}
+    label_of = {10: 7, 11: 8, 12: 9, 13: 5}
+    for view in out['views'].values():
+        assert 10 <= view['object_id'] <= 13
+        check_colours(view, colour_of)
+        assert [label_of[int(i)] for i in view['gt_instances_ids']] == \
+            view['gt_bboxes_labels'].tolist()
+    # the source boxes are untouched
+    assert np.array_equal(out['gt_bboxes'].numpy(), BOXES)
+
+
+def test_same_seed_same_views():
+    t = make()
+    outs = []
+    for _ in range(2):
+        np.random.seed(7)
+        outs.append(t(results())['views'])
+    for name in ('view1', 'view2'):
+        assert np.array_equal(outs[0][name]['img'], outs[1][name]['img'])
+        assert np.array_equal(outs[0][name]['homography_matrix'],
+                              outs[1][name]['homography_matrix'])
+
+
+def test_proposals_follow_earlier_geometry():
+    """Proposals are in loaded-image pixels; after a resize they are mapped
+    by the homography before cropping."""
+    res = results()
+    res['img'] = np.repeat(np.repeat(res['img'], 2, axis=0), 2, axis=1)
+    res['homography_matrix'] = np.diag([2, 2, 1]).astype(np.float32)
+    source = collect_boxes(res, 'proposals')
+    assert np.allclose(source.boxes, BOXES * 2)
+    np.random.seed(0)
+    view = make()(res)['views']['view1']
+    check_colours(view, COLOURS)
+    check_geometry(view, BOXES)  # homography: original image -> view
+
+
+def test_sample_crop_in_stays_in_region():
+    np.random.seed(0)
+    for _ in range(50):
+        x0, y0, x1, y1 = sample_crop_in((10, 20, 40, 35), (0.2, 1.0),
+                                        (0.75, 4 / 3))
+        assert 10 <= x0 < x1 <= 40 and 20 <= y0 < y1 <= 35
+    # impossible draws fall back to the centred, aspect-clamped region
+    assert sample_crop_in((0, 0, 40, 10), (1.0, 1.0), (1.0, 1.0)) == \
+        (15, 0, 25, 10)
+
+
+def test_chain_with_pack_views():
+    pipe = Compose([
+        dict(type='ObjectAwareCrops', out_size=32, interpolation='nearest',
+             min_crop_size=8),
+        dict(type='PackViews', pipelines=dict(
+            view1=[dict(type='RandomFlip', prob=0.5),
+                   dict(type='PackViewInputs')],
+            view2=[dict(type='RandomFlip', prob=0.5),
+                   dict(type='PackViewInputs')])),
+    ])
+    for seed in range(4):
+        np.random.seed(seed)
+        out = pipe(results())
+        assert set(out['inputs']) == {'view1', 'view2'}
+        assert out['inputs']['view1'].shape == (3, 32, 32)
+        ids = {}
+        for name, sample in out['data_samples'].items():
+            inst = sample.gt_instances
+            ids[name] = inst.instances_ids.tolist()
+            # the flip moved the boxes and the homography says so
+            boxes = inst.bboxes.tensor.numpy()
+            expected = map_boxes(BOXES[inst.instances_ids.numpy()],
+                                 sample.metainfo['homography_matrix'])
+            expected = expected.clip(0, 32)
+            assert np.allclose(boxes, expected, atol=1e-3)
+            assert sample.metainfo['img_id'] == 3
+        assert len(ids['view1']) >= 1

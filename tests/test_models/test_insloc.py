@@ -1,0 +1,122 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+import torch
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import HorizontalBoxes
+from mmengine.structures import InstanceData
+
+from mmselfdet.registry import MODELS
+from .helpers import finite, params_without_grad, random_views
+
+SIZE = 64
+
+
+def tiny_insloc(c4: bool = False, jitter_levels=(3, )):
+    cfg = dict(
+        type='InsLoc', queue_len=16, feat_dim=8, momentum=0.01,
+        backbone=dict(type='ResNet', depth=18, out_indices=(0, 1, 2, 3),
+                      norm_cfg=dict(type='BN'), zero_init_residual=False),
+        neck=dict(type='FPN', in_channels=[64, 128, 256, 512],
+                  out_channels=16, num_outs=4, norm_cfg=dict(type='BN')),
+        roi_pooler=dict(type='MultiLevelRoIPooler',
+                        featmap_strides=(4, 8, 16, 32), out_size=7),
+        box_embedder=dict(type='ConvFCBoxEmbedder', in_channels=16,
+                          conv_channels=16, num_convs=2, fc_channels=32,
+                          num_fcs=2, out_channels=8),
+        head=dict(type='QueueContrastiveHead', temperature=0.2),
+        jitter_levels=jitter_levels,
+        jitter_cfg=dict(stride=8, sizes=(16, 32), ratios=(0.5, 1.0, 2.0),
+                        iou_thr=0.5))
+    if c4:
+        cfg.update(
+            backbone=dict(type='ResNet', depth=18, num_stages=3,
+                          strides=(1, 2, 2), dilations=(1, 1, 1),
+                          out_indices=(2, ), norm_cfg=dict(type='BN'),
+                          zero_init_residual=False),
+            neck=None,
+            roi_pooler=dict(type='MultiLevelRoIPooler', featmap_strides=(16, ),
+                            out_size=8),
+            box_embedder=dict(type='ResLayerBoxEmbedder', depth=18,
+                              projector=dict(type='MLPProjector',
+                                             in_channels=512, hid_channels=32,
+                                             out_channels=8)),
+            jitter_levels=())
+    return cfg
+
+
+def batch_with_boxes(boxes_q, boxes_k, n=2):
+    data = random_views(n=n, size=SIZE, names=('query', 'key'))
+    data['data_samples'] = {}
+    for view, boxes in (('query', boxes_q), ('key', boxes_k)):
+        samples = []
+        for b in boxes:
+            s = DetDataSample(metainfo=dict(img_shape=(SIZE, SIZE)))
+            s.gt_instances = InstanceData(
+                bboxes=HorizontalBoxes(torch.tensor([b], dtype=torch.float)),
+                labels=torch.zeros(1, dtype=torch.long))
+            samples.append(s)
+        data['data_samples'][view] = samples
+    return data
+
+
+def _train_two_steps(model):
+    model.init_weights()
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                          lr=0.05)
+    ptrs = []
+    for step in range(2):
+        data = model.data_preprocessor(
+            batch_with_boxes([[4, 4, 40, 36], [10, 20, 60, 60]],
+                             [[0, 0, 32, 32], [30, 30, 62, 50]]), True)
+        losses = model(**data, mode='loss')
+        assert finite(losses)
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        opt.zero_grad()
+        total.backward()
+        if step == 0:
+            assert params_without_grad(model) == []
+            assert all(p.grad is None
+                       for p in model.momentum_encoder.parameters())
+        opt.step()
+        ptrs.append(model.queue.ptr.tolist())
+    return losses, ptrs
+
+
+def test_insloc_fpn_trains_with_one_loss_and_queue_per_level():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_insloc())
+    losses, ptrs = _train_two_steps(model)
+    assert sorted(k for k in losses if 'loss' in k) == [
+        f'lvl{i}_loss_contrast' for i in range(4)]
+    assert 'jitter_fallback' in losses
+    assert ptrs == [[2, 2, 2, 2], [4, 4, 4, 4]]  # every level's queue moves
+
+
+def test_insloc_c4_variant():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_insloc(c4=True))
+    losses, ptrs = _train_two_steps(model)
+    assert [k for k in losses if 'loss' in k] == ['lvl0_loss_contrast']
+    assert ptrs == [[2], [4]]
+
+
+def test_roi_features_follow_the_box():
+    """The query embedding is taken at the pasted box: moving the box moves
+    the embedding; moving pixels outside the box does not."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_insloc(jitter_levels=()))
+    model.eval()  # BN with running stats: samples are independent
+    data = batch_with_boxes([[0, 0, 24, 24]], [[0, 0, 24, 24]], n=1)
+    img = model.data_preprocessor(data, False)['inputs']['query']
+    feats = model._features(model.online_modules, img)
+
+    def embed(box):
+        from mmselfdet.models.roi import boxes_to_rois
+        rois = boxes_to_rois([torch.tensor([box], dtype=torch.float)])
+        pooled = model.roi_pooler(feats, rois)
+        return model._embed(model.box_embedder, pooled)[-1]
+
+    a = embed([0, 0, 24, 24])
+    b = embed([32, 32, 56, 56])
+    assert not torch.allclose(a, b)
+    assert torch.allclose(a, embed([0, 0, 24, 24]))
