@@ -37,6 +37,7 @@ def _check_versions() -> None:
 
 _check_versions()
 
-from . import datasets, engine, models  # noqa: E402,F401  (registers modules)
+from . import datasets, engine, models, structures  # noqa: E402,F401  (registers)
 
-__all__ = ['__version__', 'version_info', 'datasets', 'engine', 'models']
+__all__ = ['__version__', 'version_info', 'datasets', 'engine', 'models',
+           'structures']

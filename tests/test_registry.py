@@ -24,7 +24,14 @@ def test_expected_modules_registered():
     for expected in ('MoCoV2', 'FeatureQueue', 'MLPProjector',
                      'QueueContrastiveHead', 'MultiViewDataPreprocessor',
                      'UnlabeledDataset', 'RandomResizedCropWithBoxes',
-                     'ColorJitter', 'GaussianBlur'):
+                     'ColorJitter', 'GaussianBlur', 'PackViews',
+                     'PackViewInputs', 'InstanceComposite', 'RandomCropViews',
+                     'JigsawPatches', 'LoadImageRobust', 'RandomBoxJitter',
+                     'ObjectAwareCrops', 'SoCoViews', 'BYOL', 'InsLoc',
+                     'DetCo', 'BYOLHead', 'MultiLevelRoIPooler',
+                     'ConvFCBoxEmbedder', 'ResLayerBoxEmbedder',
+                     'MultiStageProjector', 'LARS', 'MomentumScheduleHook',
+                     'CosineMomentumEMA'):
         assert expected in names, expected
 
 

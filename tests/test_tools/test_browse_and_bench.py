@@ -63,3 +63,28 @@ def test_pipeline_throughput_prints_positive_rates(toy_root, tmp_path):
                            'text\n')
     assert text.count('## Data pipeline throughput') == 1
     assert '| DataLoader, 1 worker |' in text and 'git commit:' in text
+
+
+def test_markdown_section_is_replaced_in_place(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'pipeline_throughput',
+        osp.join(REPO, 'tools', 'benchmarks', 'pipeline_throughput.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    md = str(tmp_path / 'b.md')
+    mod.write_md(md, '### run 1\n\nA\n', 'append')  # file created
+    text = open(md).read()
+    assert text.startswith('# Benchmarks\n\n## Data pipeline throughput\n')
+    with open(md, 'a') as f:
+        f.write('\n## Selective search\n\nkeep me\n')
+    mod.write_md(md, '### run 2\n\nB\n', 'append')
+    text = open(md).read()
+    assert text.index('### run 1') < text.index('### run 2') < \
+        text.index('## Selective search')
+    mod.write_md(md, '### run 3\n\nC\n', 'replace')
+    text = open(md).read()
+    assert '### run 1' not in text and '### run 2' not in text
+    assert text.count('## Data pipeline throughput') == 1
+    assert text.index('### run 3') < text.index('## Selective search')
+    assert text.rstrip().endswith('keep me')

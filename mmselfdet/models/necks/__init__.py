@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+from .detco import MultiStageProjector
 from .mlp import MLPProjector
 
-__all__ = ['MLPProjector']
+__all__ = ['MLPProjector', 'MultiStageProjector']
