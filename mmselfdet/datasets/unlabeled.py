@@ -182,10 +182,15 @@ class UnlabeledDataset(BaseDataset):
         policy = self.missing_proposals
         removed = {k: 0 for k in FILTER_KEYS}
         boxes_in = boxes_kept = clipped = 0
-        absent, empty_file, empty_filter = [], [], []
+        absent, empty_file, empty_filter, renamed = [], [], [], []
         kept = []
         for info in infos:
             entry = table.get(self.image_key(info))
+            if (entry is not None and self.source == 'coco'
+                    and osp.basename(entry['file_name']) != osp.basename(
+                        info['img_path'])):
+                renamed.append((info['img_id'], info['img_path'],
+                                entry['file_name']))
             bboxes = scores = None
             if entry is None:
                 absent.append(info['img_path'])
@@ -220,6 +225,13 @@ class UnlabeledDataset(BaseDataset):
                 boxes_kept += len(bboxes)
                 info['proposals'] = dict(bboxes=bboxes, scores=scores)
             kept.append(info)
+        if renamed:
+            raise ValueError(
+                f'UnlabeledDataset: proposal file "{path}" was made for other '
+                f'images: {len(renamed)} image id(s) name another file there, '
+                f'e.g. (id, image, name in the file) {renamed[:3]}; COCO '
+                'datasets match proposals by image id, so generate the file '
+                'from the same COCO json')
         no_props = len(absent) + len(empty_file) + len(empty_filter)
         if policy == 'error' and no_props:
             parts = [f'{len(v)} {what}, e.g. {v[:3]}'

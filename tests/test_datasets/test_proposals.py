@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from mmselfdet.datasets import UnlabeledDataset
-from mmselfdet.datasets.proposals import (filter_proposals, load_proposal_file,
-                                          rank_scores, read_image_bgr,
-                                          save_proposal_file, selective_search)
+from mmselfdet.datasets.proposals import (
+    filter_proposals,
+    load_proposal_file,
+    rank_scores,
+    read_image_bgr,
+    save_proposal_file,
+    selective_search,
+)
 from mmselfdet.evaluation import average_recall, box_iou
 
 OFF = dict(min_size=None, aspect_range=None, area_ratio_range=None)
@@ -249,6 +254,11 @@ def test_missing_policies(toy_root, tmp_path):
     with pytest.raises(TypeError, match='min_sz'):
         _val_dataset(toy_root, proposal_file=str(path),
                      proposal_filter=dict(min_sz=3))
+    # ids that name other files (e.g. a file made from a folder scan)
+    shifted = [dict(im, id=im['id'] + 1) for im in images]
+    save_proposal_file(tmp_path / 'shifted.json', shifted, {}, {})
+    with pytest.raises(ValueError, match='other images'):
+        _val_dataset(toy_root, proposal_file=str(tmp_path / 'shifted.json'))
     with pytest.raises(FileNotFoundError, match='no_props.json'):
         _val_dataset(toy_root, proposal_file='no_props.json')
 

@@ -1,0 +1,18 @@
+# COCO train2017 images (labels ignored) with offline selective-search
+# proposals from tools/generate_proposals.py, for object-aware crops.
+_base_ = ['./view_augs.py']
+data_root = 'data/coco/'
+coco_dataset = dict(
+    type='UnlabeledDataset',
+    data_root=data_root,
+    ann_file='annotations/instances_train2017.json',
+    data_prefix=dict(img='train2017/'),
+    proposal_file='proposals/ss_fast_train2017.json',
+    missing_proposals='whole_image')
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=coco_dataset)

@@ -1,0 +1,17 @@
+# ImageNet-1k train images for view-maker pipelines (InsLoc, DetCo).
+_base_ = ['./view_augs.py']
+dataset_type = 'UnlabeledDataset'
+data_root = 'data/imagenet/'
+imagenet_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    ann_file='meta/train.txt',
+    data_prefix=dict(img='train/'),
+    check_files=False)
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=imagenet_dataset)

@@ -1,0 +1,15 @@
+# Per-view pixel augmentations shared by the pretraining pipelines
+# (MoCo v2 / BYOL style, METHODS.md §0). Geometric view making happens
+# before these (RandomResizedCropWithBoxes, or a view maker + PackViews).
+color_augs = [
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+         hue=0.1, prob=0.8),
+    # torchvision's luminance weights, in BGR order
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.299)),
+    dict(type='GaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
+]
+flip_pack = [
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackViewInputs'),  # keeps homography_matrix and box ids
+]

@@ -1,0 +1,18 @@
+# Runtime + step-counted schedule of the toy configs (one CPU process,
+# about 2 minutes). Budgets count steps (METHODS.md §6b).
+_base_ = ['./default_runtime.py']
+max_iters = 150
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.06, momentum=0.9, weight_decay=1e-4))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0,
+         end=max_iters)
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+auto_scale_lr = dict(base_batch_size=256)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
+                    max_keep_ckpts=1))
+log_processor = dict(window_size=20, by_epoch=False)

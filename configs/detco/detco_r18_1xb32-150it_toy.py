@@ -1,0 +1,28 @@
+# DetCo on the built-in toy set (CPU): ResNet-18, 64 px global crops,
+# jigsaw tiles of 3x3 x 16 px patches from 63 px crops, MLPs 512-128,
+# K=256 per queue, m=0.99, 150 steps.
+_base_ = [
+    '../_base_/models/detco_r50.py',
+    '../_base_/datasets/toy_views.py',
+    '../_base_/toy_runtime.py',
+]
+model = dict(
+    queue_len=256,
+    momentum=0.01,
+    backbone=dict(depth=18),
+    neck=dict(in_channels=(64, 128, 256, 512), hid_channels=512))
+global_pipeline = _base_.color_augs + _base_.flip_pack
+local_pipeline = _base_.color_augs + [dict(type='PackViewInputs')]
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='RandomCropViews', view_names=('view1', 'view2'), size=64,
+             crop_scale=(0.2, 1.0)),
+        dict(type='JigsawPatches', view_name='local1', crop_size=63,
+             crop_scale=(0.6, 1.0), grid=3, patch_size=16),
+        dict(type='JigsawPatches', view_name='local2', crop_size=63,
+             crop_scale=(0.6, 1.0), grid=3, patch_size=16),
+        dict(type='PackViews', pipelines=dict(
+            view1=global_pipeline, view2=global_pipeline,
+            local1=local_pipeline, local2=local_pipeline)),
+    ]))

@@ -1,0 +1,25 @@
+# DetCo on ImageNet-1k, 8 GPUs x 32, 200 epochs (METHODS.md §3): two global
+# 224 crops + two 3x3 jigsaw tiles (RandomResizedCrop 255, scale 0.6-1,
+# 85 px cells, 64 px patches).
+_base_ = [
+    '../_base_/models/detco_r50.py',
+    '../_base_/datasets/imagenet_views.py',
+    '../_base_/schedules/sgd_coslr-200e.py',
+    '../_base_/default_runtime.py',
+]
+global_pipeline = _base_.color_augs + _base_.flip_pack
+# no RandomFlip on a tile: JigsawPatches flips each patch itself
+local_pipeline = _base_.color_augs + [dict(type='PackViewInputs')]
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='RandomCropViews', view_names=('view1', 'view2'), size=224,
+             crop_scale=(0.2, 1.0)),
+        dict(type='JigsawPatches', view_name='local1', crop_size=255,
+             crop_scale=(0.6, 1.0), grid=3, patch_size=64),
+        dict(type='JigsawPatches', view_name='local2', crop_size=255,
+             crop_scale=(0.6, 1.0), grid=3, patch_size=64),
+        dict(type='PackViews', pipelines=dict(
+            view1=global_pipeline, view2=global_pipeline,
+            local1=local_pipeline, local2=local_pipeline)),
+    ]))

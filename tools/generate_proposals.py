@@ -1,0 +1,535 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Selective-search proposals for an image set (SoCo's offline step).
+
+Run from the repository root::
+
+    # a folder (recursive), a list file or a COCO json, as UnlabeledDataset
+    python tools/generate_proposals.py data/toy/unlabeled --out props.json
+    python tools/generate_proposals.py data/toy/val \\
+        --ann-file data/toy/annotations/val.json --out val_props.json \\
+        --mode fast --max-side 500 --workers 2
+
+    # shards (e.g. one per machine), then merge
+    python tools/generate_proposals.py IMGS --out props.json --shard 0/4
+    ...                                                     --shard 3/4
+    python tools/generate_proposals.py --merge props.json \\
+        props.shard-0-of-4.json props.shard-1-of-4.json ...
+
+Output: one proposal json (format: :mod:`mmselfdet.datasets.proposals`).
+Images are listed with :class:`mmselfdet.datasets.UnlabeledDataset`, sorted
+by image id (COCO id, or position in the folder scan / list file), and
+``--shard i/n`` (0-based ``i``) takes every n-th of them starting at ``i``
+and writes ``OUT.shard-i-of-n.json``.
+
+Resume: each finished image is appended to ``OUT.partial.jsonl`` (for a
+shard, ``OUT.shard-i-of-n.partial.jsonl``); a rerun with the same arguments
+skips the images found there, and the partial file is deleted once the final
+json is written. A partial file made with other arguments is refused.
+
+Bad images: files are decoded with ``cv2.IMREAD_ANYDEPTH |
+cv2.IMREAD_ANYCOLOR`` (EXIF orientation applied, as in training) and
+converted to 8-bit BGR (gray, gray + alpha, BGRA, 16-bit, float). An image
+that cannot be decoded is kept in ``images`` with no proposals, named in
+``info['failed_images']`` and reported as a warning; it never stops the run.
+
+Determinism: the same input and arguments give byte-identical files for any
+``--workers`` and any sharding (then merged), and after a resume. The
+``info['created']`` stamp is the current UTC time unless the environment
+variable ``SOURCE_DATE_EPOCH`` is set (the reproducible-builds convention),
+so set it when comparing files byte for byte.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing as mp
+import os
+import os.path as osp
+import sys
+import time
+from fractions import Fraction
+from functools import partial
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+# Prefer the checkout this script lives in over any installed mmselfdet.
+_REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from mmselfdet.datasets.proposals import (  # noqa: E402
+    FILTER_KEYS,
+    filter_proposals,
+    read_image_bgr,
+    relative_image_name,
+    round_coord,
+    round_score,
+    save_proposal_file,
+    selective_search,
+    write_proposal_json,
+)
+from mmselfdet.version import __version__  # noqa: E402
+
+#: Seed of the C ``rand()`` that OpenCV's selective search ranks with.
+SS_SEED = 0
+_SCORE_DOC = ('selective search has no scores: score = 1 / (1 + rank), rank = '
+              '0-based position in its ranked output (before filtering)')
+#: info keys that differ between shards of one run (or are recomputed).
+_PER_FILE_KEYS = ('created', 'failed_images', 'filter_stats', 'num_images',
+                  'num_proposals', 'shard')
+
+
+# --------------------------------------------------------------------------
+# arguments
+# --------------------------------------------------------------------------
+def _number(text: str) -> float:
+    """A float that may be written as a fraction, e.g. ``1/3``."""
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError) as e:
+        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from e
+
+
+def _shard(text: str) -> Tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split('/'))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f'--shard must look like i/n, got {text!r}') from e
+    if not (n >= 1 and 0 <= i < n):
+        raise argparse.ArgumentTypeError(
+            f'--shard i/n needs 0 <= i < n, got {text!r}')
+    return i, n
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` if None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    p = argparse.ArgumentParser(
+        description='Selective-search proposals for an image set, or merge '
+        'shards with --merge.',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='Filters are off unless given; SoCo uses --min-size 32 '
+        '--aspect 1/3 3 --area-ratio 0.3 0.8 (the dataset can also apply '
+        'them at load time with proposal_filter=dict()).')
+    p.add_argument('img_root', nargs='?',
+                   help='image folder (the root image names are relative to)')
+    p.add_argument('--ann-file', default='',
+                   help='list file (.txt) or COCO json; default: scan img_root')
+    p.add_argument('--out', help='output json')
+    p.add_argument('--mode', choices=('fast', 'quality'), default='fast')
+    p.add_argument('--max-side', type=int, default=500,
+                   help='longer image side the search runs at '
+                   '(default: %(default)s; 0 keeps the size)')
+    p.add_argument('--max-boxes', type=int, default=None,
+                   help='keep the first N boxes of the search per image')
+    p.add_argument('--workers', type=int, default=1, help='processes')
+    p.add_argument('--chunksize', type=int, default=None,
+                   help='images per task sent to a worker (default: auto)')
+    p.add_argument('--shard', type=_shard, default=None, metavar='i/n',
+                   help='process shard i (0-based) of n')
+    p.add_argument('--merge', nargs='+', metavar=('OUT', 'SHARD'),
+                   help='merge shard files into OUT and exit')
+    g = p.add_argument_group('filters (applied at generation time)')
+    g.add_argument('--min-size', type=_number, default=None,
+                   help='drop boxes narrower or lower than this (pixels)')
+    g.add_argument('--aspect', type=_number, nargs=2, default=None,
+                   metavar=('LO', 'HI'), help='keep w/h in [LO, HI]')
+    g.add_argument('--area-ratio', type=_number, nargs=2, default=None,
+                   metavar=('LO', 'HI'),
+                   help='keep sqrt(box area / image area) in [LO, HI]')
+    g.add_argument('--topk', type=int, default=None,
+                   help='keep the best K per image')
+    g.add_argument('--nms', type=float, default=None, metavar='IOU',
+                   help='non-maximum suppression IoU threshold')
+    args = p.parse_args(argv)
+    if args.merge:
+        if len(args.merge) < 2:
+            p.error('--merge needs OUT and at least one shard file')
+    else:
+        if not args.img_root or not args.out:
+            p.error('img_root and --out are required (unless --merge)')
+        if args.workers < 1:
+            p.error('--workers must be >= 1')
+    return args
+
+
+# --------------------------------------------------------------------------
+# listing and paths
+# --------------------------------------------------------------------------
+def list_images(img_root: str, ann_file: str = '') -> List[Dict[str, Any]]:
+    """List the images as :class:`UnlabeledDataset` does, sorted by id.
+
+    Args:
+        img_root: Image folder; names are relative to it.
+        ann_file: ``''`` (scan ``img_root``), a list file or a COCO json.
+
+    Returns:
+        list[dict]: ``id``, ``file_name``, ``path``, ``width``/``height``
+        (from a COCO json, else None). A list file naming an image twice
+        gives it once (first id).
+    """
+    from mmselfdet.datasets.unlabeled import UnlabeledDataset
+    ds = UnlabeledDataset(ann_file=ann_file, data_prefix=dict(img=img_root),
+                          pipeline=[], lazy_init=False, serialize_data=False)
+    images, seen = [], set()
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        name = relative_image_name(info['img_path'], ds.image_root)
+        if ds.source != 'coco':
+            if name in seen:
+                continue
+            seen.add(name)
+        images.append(dict(id=int(info['img_id']), file_name=name,
+                           path=info['img_path'], width=info.get('width'),
+                           height=info.get('height')))
+    images.sort(key=lambda im: im['id'])
+    return images
+
+
+def shard_output(out: str, shard: Optional[Tuple[int, int]]) -> str:
+    """``OUT.json`` -> ``OUT.shard-i-of-n.json`` (unchanged without shard)."""
+    if shard is None:
+        return out
+    stem = out[:-5] if out.endswith('.json') else out
+    return f'{stem}.shard-{shard[0]}-of-{shard[1]}.json'
+
+
+def partial_path(final: str) -> str:
+    """``X.json`` -> ``X.partial.jsonl``."""
+    stem = final[:-5] if final.endswith('.json') else final
+    return f'{stem}.partial.jsonl'
+
+
+def _created() -> str:
+    epoch = os.environ.get('SOURCE_DATE_EPOCH')
+    t = (datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
+         if epoch else datetime.datetime.now(datetime.timezone.utc))
+    return t.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(',', ':'),
+                      allow_nan=False)
+
+
+# --------------------------------------------------------------------------
+# per image (runs in the workers)
+# --------------------------------------------------------------------------
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def process_image(image: Dict[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Selective search + filters for one image, as a json-ready record.
+
+    Args:
+        image: An entry of :func:`list_images`.
+        cfg: ``mode``, ``max_side``, ``max_boxes`` and ``filters`` (kwargs
+            of :func:`filter_proposals`).
+
+    Returns:
+        dict: ``id``, ``file_name``, ``width``, ``height``, ``bboxes``
+        (rounded x1y1x2y2 lists), ``scores``, ``stats`` and ``failed``
+        (None or the reason).
+    """
+    rec = dict(id=image['id'], file_name=image['file_name'],
+               width=int(image.get('width') or 0),
+               height=int(image.get('height') or 0), bboxes=[], scores=[],
+               stats={}, failed=None)
+    try:
+        img = read_image_bgr(image['path'])
+    except (OSError, ValueError) as e:
+        rec['failed'] = str(e)
+        return rec
+    h, w = img.shape[:2]
+    rec.update(width=int(w), height=int(h))
+    try:
+        boxes, scores = selective_search(img, cfg['mode'], cfg['max_side'],
+                                         cfg['max_boxes'], seed=SS_SEED)
+    except cv2.error as e:
+        rec['failed'] = f'{image["path"]}: selective search failed ({e})'
+        return rec
+    boxes, scores, stats = filter_proposals(boxes, scores, (w, h),
+                                            **cfg['filters'])
+    rec['bboxes'] = [[round_coord(v) for v in b] for b in boxes.tolist()]
+    rec['scores'] = [round_score(s) for s in scores.tolist()]
+    rec['stats'] = stats
+    return rec
+
+
+# --------------------------------------------------------------------------
+# generation
+# --------------------------------------------------------------------------
+def _run_params(args: argparse.Namespace, num_listed: int) -> Dict[str, Any]:
+    """Everything that decides the results (the provenance, minus stamps)."""
+    filters = dict(
+        min_size=args.min_size,
+        aspect_range=list(args.aspect) if args.aspect else None,
+        area_ratio_range=list(args.area_ratio) if args.area_ratio else None,
+        topk=args.topk, nms_iou=args.nms)
+    return dict(
+        algorithm='selective_search',
+        implementation='cv2.ximgproc.segmentation.'
+        'createSelectiveSearchSegmentation',
+        mode=args.mode,
+        parameters=dict(max_side=args.max_side or None,
+                        max_boxes=args.max_boxes, seed=SS_SEED,
+                        decode='cv2.IMREAD_ANYDEPTH|cv2.IMREAD_ANYCOLOR'),
+        filters=filters,
+        score=_SCORE_DOC,
+        opencv_version=cv2.__version__,
+        mmselfdet_version=__version__,
+        source=dict(img_root=args.img_root, ann_file=args.ann_file or None,
+                    num_images=num_listed))
+
+
+def _read_partial(path: str, header: Dict[str, Any],
+                  images: Dict[int, Dict[str, Any]]) -> Dict[int, dict]:
+    """Records of a previous, interrupted run (see module doc)."""
+    if not osp.isfile(path):
+        return {}
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    done: Dict[int, dict] = {}
+    bad = 0
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1  # a line cut by the interruption
+            continue
+        if k == 0:
+            if obj.get('header') != header:
+                raise SystemExit(
+                    f'error: "{path}" is the partial output of a run with '
+                    'other arguments or inputs; delete it or rerun with '
+                    'the same arguments')
+            continue
+        img = images.get(obj.get('id'))
+        if img is None or img['file_name'] != obj.get('file_name'):
+            raise SystemExit(
+                f'error: "{path}" holds image {obj.get("id")!r} '
+                f'({obj.get("file_name")!r}), which is not in this input; '
+                'delete the partial file')
+        done[obj['id']] = obj
+    if bad:
+        print(f'warning: ignored {bad} incomplete line(s) of {path}',
+              file=sys.stderr)
+    # rewrite without the broken lines before appending to it
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(_dumps(dict(header=header)) + '\n')
+        for rec in done.values():
+            f.write(_dumps(rec) + '\n')
+    return done
+
+
+def _empty_stats() -> Dict[str, int]:
+    return {k: 0 for k in ('input', 'clipped') + FILTER_KEYS + ('kept', )}
+
+
+def _add_stats(total: Dict[str, int], stats: Dict[str, Any]) -> None:
+    for k, v in stats.items():
+        total[k] = total.get(k, 0) + int(v)
+
+
+def _final_info(params: Dict[str, Any], failed: Sequence[str],
+                stats: Dict[str, int], num_images: int, num_proposals: int,
+                shard: Optional[str]) -> Dict[str, Any]:
+    """Provenance of a finished file (shared by generation and merge)."""
+    info = dict(params)
+    info.update(created=_created(), failed_images=sorted(failed),
+                filter_stats=stats, num_images=num_images,
+                num_proposals=num_proposals)
+    if shard is not None:
+        info['shard'] = shard
+    return info
+
+
+def generate(args: argparse.Namespace) -> str:
+    """Run selective search as the arguments say; returns the output path."""
+    images = list_images(args.img_root, args.ann_file)
+    params = _run_params(args, len(images))
+    shard = None
+    if args.shard is not None:
+        i, n = args.shard
+        images = images[i::n]
+        shard = f'{i}/{n}'
+    final = shard_output(args.out, args.shard)
+    part = partial_path(final)
+    header = dict(params, shard=shard)
+    by_id = {im['id']: im for im in images}
+    done = _read_partial(part, header, by_id)
+    todo = [im for im in images if im['id'] not in done]
+    print(f'{len(images)} images{f" (shard {shard})" if shard else ""}, '
+          f'{len(done)} already done in {part}, {len(todo)} to go; '
+          f'{args.mode} mode, max side {args.max_side}, {args.workers} '
+          'worker(s)', file=sys.stderr)
+    cfg = dict(mode=args.mode, max_side=args.max_side or None,
+               max_boxes=args.max_boxes,
+               filters=dict(min_size=args.min_size,
+                            aspect_range=args.aspect,
+                            area_ratio_range=args.area_ratio,
+                            topk=args.topk, nms_iou=args.nms))
+    work = partial(process_image, cfg=cfg)
+    pool = None
+    if args.workers > 1 and len(todo) > 1:
+        chunk = args.chunksize or max(1, min(16, len(todo) //
+                                             (args.workers * 8)))
+        pool = mp.Pool(args.workers, initializer=_init_worker)
+        results = pool.imap(work, todo, chunksize=chunk)
+    else:
+        prev_threads = cv2.getNumThreads()
+        _init_worker()
+        results = map(work, todo)
+    start = time.perf_counter()
+    fresh = not osp.isfile(part)
+    if osp.dirname(part):
+        os.makedirs(osp.dirname(part), exist_ok=True)
+    ok = False
+    try:
+        with open(part, 'a', encoding='utf-8') as f:
+            if fresh:
+                f.write(_dumps(dict(header=header)) + '\n')
+                f.flush()
+            for rec in tqdm(results, total=len(todo), desc='selective search',
+                            unit='img', dynamic_ncols=True):
+                f.write(_dumps(rec) + '\n')
+                f.flush()
+                done[rec['id']] = rec
+                if rec['failed']:
+                    tqdm.write(f'warning: {rec["failed"]}; recorded without '
+                               'proposals', file=sys.stderr)
+        ok = True
+    finally:
+        if pool is None:
+            cv2.setNumThreads(prev_threads)
+        elif ok:
+            pool.close()
+            pool.join()
+        else:
+            pool.terminate()
+    secs = time.perf_counter() - start
+    records = [done[im['id']] for im in images]
+    failed = [r['file_name'] for r in records if r['failed']]
+    n_props = sum(len(r['bboxes']) for r in records)
+    stats = _empty_stats()
+    for r in records:
+        _add_stats(stats, r['stats'])
+    save_proposal_file(
+        final,
+        [dict(id=r['id'], file_name=r['file_name'], width=r['width'],
+              height=r['height']) for r in records],
+        {r['id']: dict(bboxes=np.asarray(r['bboxes'], np.float64).reshape(-1, 4),
+                       scores=np.asarray(r['scores'], np.float64))
+         for r in records if r['bboxes']},
+        _final_info(params, failed, stats, len(records), n_props, shard))
+    os.remove(part)
+    print(f'wrote {final}: {len(records)} images, {n_props} proposals '
+          f'({n_props / max(len(records), 1):.1f} per image); '
+          f'{len(todo)} searched in {secs:.1f} s '
+          f'({secs / max(len(todo), 1):.3f} s/image wall)', file=sys.stderr)
+    if failed:
+        print(f'warning: {len(failed)} image(s) could not be processed and '
+              f'have no proposals (info.failed_images): {failed[:10]}',
+              file=sys.stderr)
+    return final
+
+
+# --------------------------------------------------------------------------
+# merge
+# --------------------------------------------------------------------------
+def merge(out: str, shard_files: Sequence[str]) -> str:
+    """Merge the shard files of one run into ``out``.
+
+    The numbers are copied, not re-parsed into arrays, so the result is
+    byte-identical to an unsharded run with the same arguments.
+
+    Raises:
+        SystemExit: Shards of different runs, missing or repeated shards, or
+            an image in two shards.
+    """
+    objs = []
+    for path in shard_files:
+        try:
+            with open(path, encoding='utf-8') as f:
+                objs.append((path, json.load(f)))
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f'error: cannot read shard "{path}": {e}') from e
+    common = None
+    shards = {}
+    for path, obj in objs:
+        info = obj.get('info', {})
+        if 'shard' not in info:
+            raise SystemExit(f'error: "{path}" is not a shard file')
+        params = {k: v for k, v in info.items() if k not in _PER_FILE_KEYS}
+        if common is None:
+            common = params
+        elif params != common:
+            diff = sorted(k for k in set(params) | set(common)
+                          if params.get(k) != common.get(k))
+            raise SystemExit(f'error: "{path}" comes from another run '
+                             f'(differs in {diff})')
+        if info['shard'] in shards:
+            raise SystemExit(f'error: shard {info["shard"]} given twice '
+                             f'({shards[info["shard"]]}, {path})')
+        shards[info['shard']] = path
+    n = int(next(iter(shards)).split('/')[1])
+    missing = [f'{i}/{n}' for i in range(n) if f'{i}/{n}' not in shards]
+    if missing or len(shards) != n:
+        raise SystemExit(f'error: shards {missing} of {n} are missing')
+    images, props, failed = [], [], []
+    stats = _empty_stats()
+    seen: Dict[int, str] = {}
+    for path, obj in objs:
+        for im in obj['images']:
+            if im['id'] in seen:
+                raise SystemExit(f'error: image {im["id"]} is in both '
+                                 f'"{seen[im["id"]]}" and "{path}"')
+            seen[im['id']] = path
+            images.append(im)
+        props += obj['proposals']
+        failed += obj['info'].get('failed_images', [])
+        _add_stats(stats, obj['info'].get('filter_stats', {}))
+    images.sort(key=lambda im: im['id'])
+    order = {im['id']: k for k, im in enumerate(images)}
+    # a stable sort keeps each image's own (descending score) order
+    props.sort(key=lambda p: order[p['image_id']])
+    info = _final_info(common, failed, stats, len(images), len(props), None)
+    write_proposal_json(out, images, props, info)
+    print(f'merged {len(shard_files)} shards into {out}: {len(images)} images, '
+          f'{len(props)} proposals', file=sys.stderr)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Generate proposals or merge shards.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` if None.
+
+    Returns:
+        int: The process exit status.
+    """
+    args = parse_args(argv)
+    if args.merge:
+        merge(args.merge[0], args.merge[1:])
+    else:
+        generate(args)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
