@@ -32,6 +32,11 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # method name -> toy pretraining config (relative to the repository)
 METHODS: Dict[str, str] = {
     'mocov2': 'configs/mocov2/mocov2_r18_1xb32-180it_toy.py',
+    'byol': 'configs/byol/byol_r18_1xb32-150it_toy.py',
+    'insloc': 'configs/insloc/insloc_r18_fpn_1xb32-150it_toy.py',
+    'detco': 'configs/detco/detco_r18_1xb32-150it_toy.py',
+    'mocov2-objcrop': 'configs/objcrop/mocov2-objcrop_r18_1xb32-150it_toy.py',
+    'byol-objcrop': 'configs/objcrop/byol-objcrop_r18_1xb32-150it_toy.py',
 }
 FINETUNE_CFG = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
 
@@ -126,22 +131,24 @@ def last_scalars(work_dir: str) -> dict:
 
 
 def pretrain_verdict(work_dir: str) -> str:
-    """'yes' when the last logged contrastive loss is below chance."""
-    loss, chance = None, None
+    """Last logged total loss against the chance level of the contrastive
+    losses (the sum of their weighted ``*contrast_chance`` metrics)."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
                                       'scalars.json')))
+    last = None
     with open(files[-1]) as f:
         for line in f:
             rec = json.loads(line)
-            for k, v in rec.items():
-                if k.endswith('contrast_chance'):
-                    chance = v
-                elif k.startswith('loss') or k.endswith('loss_contrast'):
-                    loss = rec.get('loss', v)
-    if loss is None or chance is None:
+            if 'loss' in rec:
+                last = rec
+    if last is None:
         return 'n/a'
-    return f'{loss:.2f} vs {chance:.2f} ' + ('(learned)' if loss < chance
-                                            else '(NOT below chance)')
+    loss = last['loss']
+    chance = sum(v for k, v in last.items() if k.endswith('contrast_chance'))
+    if chance <= 0:
+        return f'{loss:.2f} (no chance level)'
+    verdict = '(learned)' if loss < chance else '(NOT below chance)'
+    return f'{loss:.2f} vs {chance:.2f} {verdict}'
 
 
 def main(argv: Optional[List[str]] = None) -> List[dict]:
@@ -201,8 +208,11 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                 raise FileNotFoundError(f'no checkpoint written in {pre_dir}')
             exported = osp.join(work, name, 'exported.pth')
             with Step(f'[{i + 2}b] export {name} -> {exported}'):
+                # RetinaNet has no RoI head: every method transfers its
+                # backbone (the same part for all rows of the table)
                 run_logged([py, 'tools/export_checkpoint.py', ckpts[-1],
-                            exported, '--downstream-config', FINETUNE_CFG],
+                            exported, '--downstream-config', FINETUNE_CFG,
+                            '--parts', 'backbone.'],
                            osp.join(work, 'logs', f'{name}_export.log'))
                 with open(osp.join(work, 'logs', f'{name}_export.log')) as f:
                     print('    ' + '    '.join(

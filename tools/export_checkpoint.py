@@ -27,6 +27,9 @@ def parse_args():
                    'checkpoint meta by default')
     p.add_argument('--downstream-config',
                    help='mmdet config of the detector to check keys against')
+    p.add_argument('--parts', nargs='+',
+                   help='only these detector prefixes of the transfer set, '
+                   'e.g. --parts backbone. (default: the whole set)')
     p.add_argument('--show-keys', type=int, default=5,
                    help='how many keys of each list to print')
     return p.parse_args()
@@ -54,8 +57,8 @@ def main():
     ckpt = load_checkpoint_file(args.checkpoint)
     state_dict = ckpt.get('state_dict', ckpt)
     method = args.method or method_of(ckpt, args.checkpoint)
-    exported = export_state_dict(state_dict, method)
-    pairs = transfer_set(method)
+    exported = export_state_dict(state_dict, method, args.parts)
+    pairs = transfer_set(method, args.parts)
     print(f'{method}: exported {len(exported)} tensors '
           f'({", ".join(f"{s}* -> {d}*" for s, d in pairs)})')
 

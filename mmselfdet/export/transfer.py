@@ -16,15 +16,39 @@ from torch import Tensor
 TRANSFER_SETS: Dict[str, List[Tuple[str, str]]] = {
     'MoCoV2': [('backbone.', 'backbone.')],
     'BYOL': [('backbone.', 'backbone.')],
+    'DetCo': [('backbone.', 'backbone.')],
+    # FPN variant: backbone + FPN + head convs + first FC into mmdet's
+    # Shared4Conv1FCBBoxHead; C4 variant: backbone + res5 RoI head.
+    'InsLoc': [
+        ('backbone.', 'backbone.'),
+        ('neck.', 'neck.'),
+        ('box_embedder.shared_convs.', 'roi_head.bbox_head.shared_convs.'),
+        ('box_embedder.shared_fcs.0.', 'roi_head.bbox_head.shared_fcs.0.'),
+        ('box_embedder.shared_head.', 'roi_head.shared_head.'),
+    ],
 }
 
 
-def transfer_set(method: str) -> List[Tuple[str, str]]:
-    """The (source, target) prefixes of ``method``, with a clear error."""
+def transfer_set(method: str,
+                 parts: Optional[List[str]] = None) -> List[Tuple[str, str]]:
+    """The (source, target) prefixes of ``method``, with a clear error.
+
+    Args:
+        method (str): The algorithm (``model.type``).
+        parts (list[str], optional): Keep only pairs whose target prefix
+            starts with one of these (e.g. ``['backbone.']`` to load only the
+            backbone into a detector without the method's RoI head).
+    """
     if method not in TRANSFER_SETS:
         raise KeyError(f'no transfer set for method "{method}"; known: '
                        f'{sorted(TRANSFER_SETS)} (mmselfdet/export/transfer.py)')
-    return TRANSFER_SETS[method]
+    pairs = TRANSFER_SETS[method]
+    if parts:
+        pairs = [(s, d) for s, d in pairs if any(d.startswith(p) for p in parts)]
+        if not pairs:
+            raise KeyError(f'--parts {parts} selects nothing of {method}\'s '
+                           f'transfer set {TRANSFER_SETS[method]}')
+    return pairs
 
 
 def load_checkpoint_file(path: str) -> dict:
@@ -53,17 +77,19 @@ def method_of(ckpt: dict, path: str = '') -> str:
 
 
 def export_state_dict(state_dict: Dict[str, Tensor],
-                      method: str) -> 'OrderedDict[str, Tensor]':
+                      method: str,
+                      parts: Optional[List[str]] = None
+                      ) -> 'OrderedDict[str, Tensor]':
     """Select and rename the transferable parameters of ``method``."""
     out: 'OrderedDict[str, Tensor]' = OrderedDict()
-    for src, dst in transfer_set(method):
+    for src, dst in transfer_set(method, parts):
         for k, v in state_dict.items():
             if k.startswith(src):
                 out[dst + k[len(src):]] = v.detach().clone()
     if not out:
         raise ValueError(
             f'none of the checkpoint\'s {len(state_dict)} keys starts with '
-            f'{[s for s, _ in transfer_set(method)]}: is it a {method} '
+            f'{[s for s, _ in transfer_set(method, parts)]}: is it a {method} '
             'pretraining checkpoint?')
     return out
 
