@@ -9,7 +9,7 @@
 _base_ = [
     '../_base_/models/mocov2_r50.py',
     '../_base_/datasets/toy_mocov2.py',
-    '../_base_/default_runtime.py',
+    '../_base_/toy_runtime.py',
 ]
 model = dict(
     queue_len=256,
@@ -18,17 +18,9 @@ model = dict(
     neck=dict(in_channels=512, hid_channels=512, out_channels=128))
 
 max_iters = 180
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.06, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0,
          end=max_iters)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
-auto_scale_lr = dict(base_batch_size=256)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
-                    max_keep_ckpts=1))
-log_processor = dict(window_size=20, by_epoch=False)
+train_cfg = dict(max_iters=max_iters)
+default_hooks = dict(checkpoint=dict(interval=max_iters))

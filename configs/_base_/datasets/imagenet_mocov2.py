@@ -1,19 +1,13 @@
 # ImageNet-1k train images, labels ignored; MoCo v2 two-view scene crops
 # (METHODS.md §0). Expects data/imagenet/{train/,meta/train.txt}.
+_base_ = ['./view_augs.py']
 dataset_type = 'UnlabeledDataset'
 data_root = 'data/imagenet/'
 
 view_pipeline = [
-    dict(type='RandomResizedCropWithBoxes', scale=224, crop_scale=(0.2, 1.0)),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-         hue=0.1, prob=0.8),
-    # torchvision's luminance weights, in BGR order
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.299)),
-    dict(type='GaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackViewInputs'),  # keeps homography_matrix, box ids
-]
+    dict(type='RandomResizedCropWithBoxes', scale=224,
+         crop_scale=(0.2, 1.0)),
+] + _base_.color_augs + _base_.flip_pack
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),

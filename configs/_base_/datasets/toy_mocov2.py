@@ -1,5 +1,6 @@
 # The built-in toy set (tools/make_toy_dataset.py), `unlabeled` split,
 # labels ignored; MoCo v2 views at toy size (64 px crops of 128 px scenes).
+_base_ = ['./view_augs.py']
 dataset_type = 'UnlabeledDataset'
 data_root = 'data/toy/'
 crop_size = 64
@@ -7,14 +8,7 @@ crop_size = 64
 view_pipeline = [
     dict(type='RandomResizedCropWithBoxes', scale=crop_size,
          crop_scale=(0.2, 1.0)),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-         hue=0.1, prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.299)),
-    dict(type='GaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackViewInputs'),  # keeps homography_matrix, box ids
-]
+] + _base_.color_augs + _base_.flip_pack
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
