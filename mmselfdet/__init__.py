@@ -37,7 +37,8 @@ def _check_versions() -> None:
 
 _check_versions()
 
-from . import datasets, engine, models, structures  # noqa: E402,F401  (registers)
+from . import (datasets, engine, evaluation, models,  # noqa: E402,F401
+               structures)  # importing registers every module
 
-__all__ = ['__version__', 'version_info', 'datasets', 'engine', 'models',
-           'structures']
+__all__ = ['__version__', 'version_info', 'datasets', 'engine', 'evaluation',
+           'models', 'structures']

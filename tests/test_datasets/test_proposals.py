@@ -157,6 +157,12 @@ def test_selective_search_maps_boxes_back():
     np.testing.assert_array_equal(boxes, again)
 
 
+def test_missing_ximgproc_says_what_to_install(monkeypatch):
+    monkeypatch.delattr(cv2, 'ximgproc', raising=False)
+    with pytest.raises(ImportError, match='opencv-contrib-python-headless'):
+        selective_search(np.zeros((8, 8, 3), np.uint8))
+
+
 def test_read_image_converts_layouts(tmp_path):
     cases = {
         'gray.png': np.full((6, 7), 100, np.uint8),
