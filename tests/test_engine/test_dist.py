@@ -47,7 +47,9 @@ def test_queue_gathers_keys_from_both_ranks(tmp_path):
         assert torch.equal(head[3:], torch.full((3, 2), 2.0))
         # the round trip restores each rank's own batch
         assert torch.equal(r['back'], r['x'])
-    assert torch.equal(r0['buffer'], r1['buffer'])
+    # both ranks wrote the same gathered keys (the random initial rest of
+    # the queue is made equal by DDP's buffer broadcast in real training)
+    assert torch.equal(r0['buffer'][0, :6], r1['buffer'][0, :6])
     # samples really moved across ranks: the union is the global batch
     union = torch.cat([r0['shuffled'], r1['shuffled']]).view(-1).sort()[0]
     assert union.tolist() == [0, 1, 2, 3, 10, 11, 12, 13]
