@@ -37,6 +37,7 @@ METHODS: Dict[str, str] = {
     'detco': 'configs/detco/detco_r18_1xb32-150it_toy.py',
     'mocov2-objcrop': 'configs/objcrop/mocov2-objcrop_r18_1xb32-150it_toy.py',
     'byol-objcrop': 'configs/objcrop/byol-objcrop_r18_1xb32-150it_toy.py',
+    'soco': 'configs/soco/soco_r18_fpn_1xb32-150it_toy.py',
 }
 FINETUNE_CFG = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
 

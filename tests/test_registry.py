@@ -31,7 +31,7 @@ def test_expected_modules_registered():
                      'DetCo', 'BYOLHead', 'MultiLevelRoIPooler',
                      'ConvFCBoxEmbedder', 'ResLayerBoxEmbedder',
                      'MultiStageProjector', 'LARS', 'MomentumScheduleHook',
-                     'CosineMomentumEMA'):
+                     'CosineMomentumEMA', 'SoCo'):
         assert expected in names, expected
 
 

@@ -17,6 +17,13 @@ TRANSFER_SETS: Dict[str, List[Tuple[str, str]]] = {
     'MoCoV2': [('backbone.', 'backbone.')],
     'BYOL': [('backbone.', 'backbone.')],
     'DetCo': [('backbone.', 'backbone.')],
+    # SoCo: backbone + FPN + head convs + fc1 (METHODS.md §4)
+    'SoCo': [
+        ('backbone.', 'backbone.'),
+        ('neck.', 'neck.'),
+        ('box_embedder.shared_convs.', 'roi_head.bbox_head.shared_convs.'),
+        ('box_embedder.shared_fcs.0.', 'roi_head.bbox_head.shared_fcs.0.'),
+    ],
     # FPN variant: backbone + FPN + head convs + first FC into mmdet's
     # Shared4Conv1FCBBoxHead; C4 variant: backbone + res5 RoI head.
     'InsLoc': [

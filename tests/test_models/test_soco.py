@@ -1,0 +1,91 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+import torch
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import HorizontalBoxes
+from mmengine.structures import InstanceData
+
+from mmselfdet.models.algorithms.soco import match_boxes
+from mmselfdet.registry import MODELS
+from .helpers import finite, params_without_grad, random_views
+
+S = 64
+
+
+def tiny_soco():
+    return dict(
+        type='SoCo', momentum=0.01, end_momentum=0.0,
+        backbone=dict(type='ResNet', depth=18, out_indices=(0, 1, 2, 3),
+                      norm_cfg=dict(type='BN'), zero_init_residual=False),
+        neck=dict(type='FPN', in_channels=[64, 128, 256, 512],
+                  out_channels=16, num_outs=4, norm_cfg=dict(type='BN')),
+        roi_pooler=dict(type='MultiLevelRoIPooler',
+                        featmap_strides=(4, 8, 16, 32), out_size=7,
+                        mode='size', size_thresholds=(12, 24, 40)),
+        box_embedder=dict(type='ConvFCBoxEmbedder', in_channels=16,
+                          conv_channels=16, num_convs=4, fc_channels=32,
+                          num_fcs=1, out_channels=None),
+        projector=dict(type='MLPProjector', in_channels=32, hid_channels=64,
+                       out_channels=16, norm_cfg=dict(type='BN1d'),
+                       with_avg_pool=False),
+        head=dict(type='BYOLHead', predictor=dict(
+            type='MLPProjector', in_channels=16, hid_channels=64,
+            out_channels=16, norm_cfg=dict(type='BN1d'),
+            with_avg_pool=False)))
+
+
+# one box per FPN level (sizes 8, 16, 32, 60 px) with ids 0..3
+BOXES = [[0, 0, 8, 8], [10, 10, 26, 26], [20, 20, 52, 52], [2, 2, 62, 62]]
+
+
+def batch(n=2, drop_in_v3=True):
+    data = random_views(n=n, size=S, names=('v1', 'v2', 'v3'))
+    data['data_samples'] = {}
+    for view in ('v1', 'v2', 'v3'):
+        samples = []
+        for i in range(n):
+            ids = [0, 1, 2, 3]
+            if view == 'v3' and drop_in_v3:
+                ids = [3, 1]  # fewer boxes, other order
+            s = DetDataSample(metainfo=dict(img_shape=(S, S)))
+            s.gt_instances = InstanceData(
+                bboxes=HorizontalBoxes(torch.tensor(
+                    [BOXES[j] for j in ids], dtype=torch.float)),
+                labels=torch.zeros(len(ids), dtype=torch.long),
+                instances_ids=torch.tensor(ids))
+            samples.append(s)
+        data['data_samples'][view] = samples
+    return data
+
+
+def test_match_boxes_by_image_and_id():
+    a = [torch.tensor([0, 1, 2]), torch.tensor([5])]
+    b = [torch.tensor([2, 0]), torch.tensor([5, 6])]
+    ia, ib = match_boxes(a, b)
+    assert ia.tolist() == [0, 2, 3] and ib.tolist() == [1, 0, 2]
+
+
+def test_level_assignment_by_box_size():
+    pooler = MODELS.build(tiny_soco()['roi_pooler'])
+    rois = torch.tensor([[0] + b for b in BOXES], dtype=torch.float)
+    assert pooler.assign_levels(rois).tolist() == [0, 1, 2, 3]
+
+
+def test_soco_two_steps_gradients_in_backbone_fpn_head():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_soco())
+    model.init_weights()
+    model.train()
+    model.target_net.max_steps = 10
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                          lr=0.05)
+    for step in range(2):
+        data = model.data_preprocessor(batch(), True)
+        losses = model(**data, mode='loss')
+        assert finite(losses)
+        opt.zero_grad()
+        losses['loss_soco'].backward()
+        if step == 0:
+            assert params_without_grad(model) == []
+            assert all(p.grad is None for p in model.target_net.parameters())
+        opt.step()
+    assert int(model.target_net.steps) == 2
