@@ -152,6 +152,17 @@ def pretrain_verdict(work_dir: str) -> str:
     return f'{loss:.2f} vs {chance:.2f} {verdict}'
 
 
+def dataset_key(cfg_path: str) -> str:
+    """The config key of the image dataset (inside wrappers such as
+    ``MultiImageMixDataset``)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, cfg_path))
+    key, ds = 'train_dataloader.dataset', cfg.train_dataloader.dataset
+    while 'dataset' in ds:
+        key, ds = key + '.dataset', ds.dataset
+    return key
+
+
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
     py = sys.executable
@@ -159,7 +170,6 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     data_root = osp.abspath(args.data_root)
     os.makedirs(work, exist_ok=True)
     t_start = time.time()
-    data_opt = [f'train_dataloader.dataset.data_root={data_root}/']
 
     with Step(f'[1] toy dataset in {data_root}'):
         from mmselfdet.datasets.toy import generate_toy_dataset
@@ -190,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
         load = []
         if cfg is not None:
             pre_dir = osp.join(work, name, 'pretrain')
-            opts = list(data_opt)
+            opts = [f'{dataset_key(cfg)}.data_root={data_root}/']
             if args.pretrain_iters:
                 n = args.pretrain_iters
                 opts += [f'train_cfg.max_iters={n}',

@@ -48,3 +48,10 @@ def test_pretrain_verdict_sums_weighted_chance_levels(tmp_path):
         '3.20 vs 3.50 (learned)'
     (d / 'scalars.json').write_text(json.dumps(dict(loss=0.5, byol_cos=0.9)))
     assert 'no chance level' in quickstart.pretrain_verdict(str(tmp_path))
+
+
+def test_dataset_key_reaches_into_wrappers():
+    assert quickstart.dataset_key(quickstart.METHODS['insloc']) == \
+        'train_dataloader.dataset.dataset'
+    assert quickstart.dataset_key(quickstart.METHODS['mocov2']) == \
+        'train_dataloader.dataset'
