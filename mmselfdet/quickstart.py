@@ -32,11 +32,11 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # method name -> toy pretraining config (relative to the repository)
 METHODS: Dict[str, str] = {
     'mocov2': 'configs/mocov2/mocov2_r18_1xb32-180it_toy.py',
-    'byol': 'configs/byol/byol_r18_1xb32-150it_toy.py',
+    'byol': 'configs/byol/byol_r18_1xb32-110it_toy.py',
     'insloc': 'configs/insloc/insloc_r18_fpn_1xb32-150it_toy.py',
-    'detco': 'configs/detco/detco_r18_1xb32-150it_toy.py',
+    'detco': 'configs/detco/detco_r18_1xb32-60it_toy.py',
     'mocov2-objcrop': 'configs/objcrop/mocov2-objcrop_r18_1xb32-150it_toy.py',
-    'byol-objcrop': 'configs/objcrop/byol-objcrop_r18_1xb32-150it_toy.py',
+    'byol-objcrop': 'configs/objcrop/byol-objcrop_r18_1xb32-110it_toy.py',
     'soco': 'configs/soco/soco_r18_fpn_1xb32-150it_toy.py',
 }
 FINETUNE_CFG = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
