@@ -1,4 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+"""UnlabeledDataset and the two-view pipeline batched by
+data_preprocessors/multi_view.py (MultiViewDataPreprocessor)."""
 import json
 import os.path as osp
 

@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+"""InsLoc with the shared RoI pieces (roi/pooler.py, roi/embedders.py)."""
 import torch
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes

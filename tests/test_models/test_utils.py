@@ -1,4 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+"""Shared model utilities: feature_queue.py (FeatureQueue), dist.py
+(shuffle-BN), momentum.py (EMA)."""
 import pytest
 import torch
 import torch.nn as nn

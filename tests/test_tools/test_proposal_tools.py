@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+# covers: generate_proposals / eval_proposals (evaluation/proposal_recall.py).
 """tools/generate_proposals.py and tools/eval_proposals.py.
 
 Most runs call the tools' ``main`` in-process (the import of torch would

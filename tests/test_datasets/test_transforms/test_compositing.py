@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+"""transforms/compositing.py: InstanceComposite (InsLoc)."""
 import os.path as osp
 
 import cv2

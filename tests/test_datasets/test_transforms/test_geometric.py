@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+"""transforms/geometric.py: RandomResizedCropWithBoxes / crop_resize_view."""
 import random
 from typing import Dict, Optional, Tuple
 
