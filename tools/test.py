@@ -36,19 +36,11 @@ def main():
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint "{args.checkpoint}" not found')
     cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-
-    from mmselfdet.engine import CPU_DDP_WRAPPER, init_cpu_dist_if_needed
-    if init_cpu_dist_if_needed(args.launcher):
-        cfg.model_wrapper_cfg = dict(CPU_DDP_WRAPPER)
+    from mmselfdet.engine import prepare_launch
+    prepare_launch(cfg, args.config, args.work_dir, args.launcher)
 
     runner = Runner.from_cfg(cfg)
     runner.test()

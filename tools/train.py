@@ -11,7 +11,6 @@ uses the gloo backend when there is no GPU).
 import argparse
 import difflib
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
@@ -62,16 +61,9 @@ def check_model_type(cfg: Config) -> None:
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     check_model_type(cfg)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
@@ -95,11 +87,10 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    # mmengine cannot start torchrun / SLURM jobs on CPU-only machines:
-    # set up gloo ourselves and use a CPU DDP wrapper.
-    from mmselfdet.engine import CPU_DDP_WRAPPER, init_cpu_dist_if_needed
-    if init_cpu_dist_if_needed(args.launcher):
-        cfg.model_wrapper_cfg = dict(CPU_DDP_WRAPPER)
+    # work dir, launcher; on CPU-only machines gloo + a CPU DDP wrapper
+    # (mmengine cannot start torchrun / SLURM jobs there itself)
+    from mmselfdet.engine import prepare_launch
+    prepare_launch(cfg, args.config, args.work_dir, args.launcher)
 
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -47,3 +47,20 @@ def init_cpu_dist_if_needed(launcher: str,
 
 
 CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None)
+
+
+def prepare_launch(cfg, config_path: str, work_dir: Optional[str],
+                   launcher: str) -> None:
+    """What tools/train.py and tools/test.py both do before building the
+    Runner: the work dir (``--work-dir``, the config's, or
+    ``work_dirs/<config name>``), the launcher, and on CPU-only machines a
+    gloo process group with a CPU DDP wrapper."""
+    import os.path as osp
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+    if init_cpu_dist_if_needed(launcher):
+        cfg.model_wrapper_cfg = dict(CPU_DDP_WRAPPER)
