@@ -5,19 +5,38 @@ One table (:data:`TRANSFER_SETS`) says, per algorithm (the ``model.type``
 of the pretraining config), which parameters transfer and under which
 name they appear in the mmdet detector. Everything else (projectors,
 queues, momentum encoders) stays behind.
+
+DETR-style pretraining trains a stock mmdet detector on pseudo-labels; its
+transfer set is the whole detector except the classification layer
+(:data:`DETECTOR_CLASS_LAYERS`), which is re-initialised for the
+downstream classes (METHODS.md §6, §7).
 """
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+# Stock mmdet detectors -> the prefixes of their classification layers
+# (class-count dependent: never transferred).
+DETECTOR_CLASS_LAYERS: Dict[str, Tuple[str, ...]] = {
+    'DETR': ('bbox_head.fc_cls.', ),
+    'ConditionalDETR': ('bbox_head.fc_cls.', ),
+    'DABDETR': ('bbox_head.fc_cls.', ),
+    'DeformableDETR': ('bbox_head.cls_branches.', ),
+    'DINO': ('bbox_head.cls_branches.', 'dn_query_generator.label_embedding.'),
+}
+
+# The generic entry: a whole detector minus its class layers.
+WHOLE_DETECTOR = [('', '')]
 
 # method -> [(prefix in the pretraining model, prefix in the mmdet detector)]
 TRANSFER_SETS: Dict[str, List[Tuple[str, str]]] = {
     'MoCoV2': [('backbone.', 'backbone.')],
     'BYOL': [('backbone.', 'backbone.')],
     'DetCo': [('backbone.', 'backbone.')],
-    # SoCo: backbone + FPN + head convs + fc1 (METHODS.md §4)
+    # SoCo (and its end-to-end variant, the same model type): backbone +
+    # FPN + head convs + fc1 (METHODS.md §4, §5)
     'SoCo': [
         ('backbone.', 'backbone.'),
         ('neck.', 'neck.'),
@@ -33,7 +52,16 @@ TRANSFER_SETS: Dict[str, List[Tuple[str, str]]] = {
         ('box_embedder.shared_fcs.0.', 'roi_head.bbox_head.shared_fcs.0.'),
         ('box_embedder.shared_head.', 'roi_head.shared_head.'),
     ],
+    'detector': WHOLE_DETECTOR,
 }
+TRANSFER_SETS.update({name: WHOLE_DETECTOR for name in DETECTOR_CLASS_LAYERS})
+
+
+def excluded_prefixes(method: str,
+                      extra: Optional[Sequence[str]] = None) -> List[str]:
+    """Target prefixes that never transfer (class layers) for ``method``,
+    plus ``extra`` (``--exclude``)."""
+    return list(DETECTOR_CLASS_LAYERS.get(method, ())) + list(extra or [])
 
 
 def transfer_set(method: str,
@@ -42,16 +70,27 @@ def transfer_set(method: str,
 
     Args:
         method (str): The algorithm (``model.type``).
-        parts (list[str], optional): Keep only pairs whose target prefix
-            starts with one of these (e.g. ``['backbone.']`` to load only the
-            backbone into a detector without the method's RoI head).
+        parts (list[str], optional): Keep only what lands under these target
+            prefixes (e.g. ``['backbone.']`` to load only the backbone into
+            a detector without the method's RoI head). A pair whose target
+            prefix contains a part is narrowed to it (the whole-detector
+            entry with ``['backbone.']`` gives ``('backbone.',
+            'backbone.')``).
     """
     if method not in TRANSFER_SETS:
         raise KeyError(f'no transfer set for method "{method}"; known: '
                        f'{sorted(TRANSFER_SETS)} (mmselfdet/export/transfer.py)')
     pairs = TRANSFER_SETS[method]
     if parts:
-        pairs = [(s, d) for s, d in pairs if any(d.startswith(p) for p in parts)]
+        kept = []
+        for src, dst in pairs:
+            for p in parts:
+                if dst.startswith(p):
+                    kept.append((src, dst))
+                    break
+                if p.startswith(dst):
+                    kept.append((src + p[len(dst):], p))
+        pairs = list(OrderedDict.fromkeys(kept))
         if not pairs:
             raise KeyError(f'--parts {parts} selects nothing of {method}\'s '
                            f'transfer set {TRANSFER_SETS[method]}')
@@ -85,14 +124,25 @@ def method_of(ckpt: dict, path: str = '') -> str:
 
 def export_state_dict(state_dict: Dict[str, Tensor],
                       method: str,
-                      parts: Optional[List[str]] = None
+                      parts: Optional[List[str]] = None,
+                      exclude: Optional[Sequence[str]] = None
                       ) -> 'OrderedDict[str, Tensor]':
-    """Select and rename the transferable parameters of ``method``."""
+    """Select and rename the transferable parameters of ``method``.
+
+    Args:
+        state_dict: The pretraining model's state dict.
+        method: The algorithm (``model.type``).
+        parts: See :func:`transfer_set`.
+        exclude: Target prefixes left out besides the method's class layers.
+    """
+    skip = tuple(excluded_prefixes(method, exclude))
     out: 'OrderedDict[str, Tensor]' = OrderedDict()
     for src, dst in transfer_set(method, parts):
         for k, v in state_dict.items():
             if k.startswith(src):
-                out[dst + k[len(src):]] = v.detach().clone()
+                name = dst + k[len(src):]
+                if not (skip and name.startswith(skip)):
+                    out[name] = v.detach().clone()
     if not out:
         raise ValueError(
             f'none of the checkpoint\'s {len(state_dict)} keys starts with '
@@ -101,9 +151,18 @@ def export_state_dict(state_dict: Dict[str, Tensor],
     return out
 
 
+def module_of(key: str) -> str:
+    """The module a key is reported under: its first name, or the first two
+    for ``roi_head`` (``roi_head.bbox_head``, ``roi_head.shared_head``)."""
+    names = key.split('.')
+    depth = 2 if names[0] == 'roi_head' and len(names) > 2 else 1
+    return '.'.join(names[:depth])
+
+
 def key_report(exported: Dict[str, Tensor],
                target: Dict[str, Tensor],
-               prefixes: Optional[List[str]] = None) -> dict:
+               prefixes: Optional[List[str]] = None,
+               exclude: Optional[Sequence[str]] = None) -> dict:
     """Compare exported keys with a downstream model's state dict.
 
     Args:
@@ -112,12 +171,16 @@ def key_report(exported: Dict[str, Tensor],
         prefixes: Target prefixes the transfer set covers; ``missing`` lists
             only target keys under them (the rest is trained from scratch
             downstream by design).
+        exclude: Target prefixes inside ``prefixes`` that are re-initialised
+            by design (class layers); never counted as missing.
 
     Returns:
         dict with sorted lists ``matched``, ``missing``, ``unexpected`` and
-        ``shape_mismatch`` (``(key, exported shape, target shape)``).
+        ``shape_mismatch`` (``(key, exported shape, target shape)``), and
+        ``modules``: per :func:`module_of`, the count of each list.
     """
-    prefixes = prefixes or ['']
+    prefixes = tuple(prefixes or [''])
+    skip = tuple(exclude or ())
     matched, mismatch = [], []
     for k, v in exported.items():
         if k in target:
@@ -127,7 +190,35 @@ def key_report(exported: Dict[str, Tensor],
                 mismatch.append((k, tuple(v.shape), tuple(target[k].shape)))
     unexpected = [k for k in exported if k not in target]
     missing = [k for k in target
-               if any(k.startswith(p) for p in prefixes) and k not in exported
+               if k.startswith(prefixes) and k not in exported
+               and not (skip and k.startswith(skip))
                and not k.endswith('num_batches_tracked')]
-    return dict(matched=sorted(matched), missing=sorted(missing),
-                unexpected=sorted(unexpected), shape_mismatch=mismatch)
+    rep = dict(matched=sorted(matched), missing=sorted(missing),
+               unexpected=sorted(unexpected), shape_mismatch=mismatch)
+    modules: Dict[str, Dict[str, int]] = {}
+    for name in ('matched', 'missing', 'unexpected', 'shape_mismatch'):
+        for item in rep[name]:
+            key = item[0] if name == 'shape_mismatch' else item
+            counts = modules.setdefault(module_of(key), dict(
+                matched=0, missing=0, unexpected=0, shape_mismatch=0))
+            counts[name] += 1
+    rep['modules'] = dict(sorted(modules.items()))
+    return rep
+
+
+def format_key_report(rep: dict, show_keys: int = 5) -> List[str]:
+    """The lines the exporter prints: one per module, then totals, then the
+    first ``show_keys`` keys of every non-empty problem list."""
+    lines = [f'  {"module":<26}{"matched":>8}{"missing":>9}'
+             f'{"unexpected":>12}{"shape-mismatched":>18}']
+    for mod, c in rep['modules'].items():
+        lines.append(f'  {mod:<26}{c["matched"]:>8}{c["missing"]:>9}'
+                     f'{c["unexpected"]:>12}{c["shape_mismatch"]:>18}')
+    lines.append(f'total: matched {len(rep["matched"])}, missing '
+                 f'{len(rep["missing"])}, unexpected {len(rep["unexpected"])}'
+                 f', shape-mismatched {len(rep["shape_mismatch"])}')
+    for name in ('missing', 'unexpected', 'shape_mismatch'):
+        if rep[name]:
+            more = ' ...' if len(rep[name]) > show_keys else ''
+            lines.append(f'  {name} keys: {rep[name][:show_keys]}{more}')
+    return lines
