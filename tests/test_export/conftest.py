@@ -8,11 +8,11 @@ from mmengine.config import Config
 from mmselfdet.registry import MODELS
 from ..utils import REPO
 
-DATA = osp.join(osp.dirname(__file__), 'data')
+DATA = osp.join(osp.dirname(__file__), 'keys')
 
 
 def fixed_keys(name: str) -> list:
-    """A key list of tests/test_export/data (comment lines skipped)."""
+    """A key list of tests/test_export/keys (comment lines skipped)."""
     with open(osp.join(DATA, name)) as f:
         return [ln.strip() for ln in f if ln.strip() and ln[0] != '#']
 

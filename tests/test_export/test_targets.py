@@ -1,6 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Each export target round-trips a pretraining checkpoint: the written
-file holds exactly the expected key layout (fixed lists in ./data, written
+file holds exactly the expected key layout (fixed lists in ./keys, written
 from detectron2's and torchvision's naming, not from our key maps) and
 every tensor equals its source."""
 import os.path as osp
