@@ -6,14 +6,20 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # atomic checkpoint + last_checkpoint writes, old ones pruned after
+    checkpoint=dict(type='SafeCheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # reliability (docs/reliability.md)
+    nonfinite_loss=dict(type='NonFiniteLossHook', policy='stop'),
+    bad_images=dict(type='BadImageSummaryHook'),
+    rng_state=dict(type='RngStateHook'),
 )
 
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    # a rank that hangs or died ends the job after `timeout` seconds
+    dist_cfg=dict(backend='nccl', timeout=1800),
 )
 
 vis_backends = [dict(type='LocalVisBackend')]

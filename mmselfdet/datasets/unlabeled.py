@@ -22,6 +22,7 @@ from .proposals import (
 
 IMG_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 MISSING_PROPOSAL_POLICIES = ('whole_image', 'error', 'skip')
+BAD_IMAGE_POLICIES = ('skip', 'fail')
 
 
 @DATASETS.register_module()
@@ -67,7 +68,22 @@ class UnlabeledDataset(BaseDataset):
     The counts (images absent from the file, empty before / after
     filtering, boxes removed by each filter) are logged in one line and
     kept in :attr:`proposal_stats`; they describe every listed image,
-    before ``indices`` takes a subset.
+    before ``indices`` takes a subset. A file that does not match the
+    dataset is refused at start-up whatever the policy: when more than
+    ``max_absent_ratio`` of the images are absent from it (a file made by
+    ``tools/generate_proposals.py`` lists every image it processed, even
+    with no proposal), the error says how many images are missing.
+
+    **Bad image files.** ``bad_images`` is the policy for files that cannot
+    be read or decoded (corrupt, truncated, empty, not an image):
+    ``'skip'`` (default) draws another image instead and counts the file
+    (:class:`~mmselfdet.engine.BadImageSummaryHook` lists them at the end of
+    each epoch), ``'fail'`` raises naming the file. The pipeline's
+    top-level ``LoadImageFromFile`` (color, cv2) is replaced by the
+    equivalent :class:`~mmselfdet.datasets.transforms.LoadImageRobust` with
+    that policy (same pixels for 8-bit color and gray images, plus 16-bit,
+    alpha and truncation handling); a ``LoadImageRobust`` written in the
+    pipeline keeps its own ``on_error``.
 
     Args:
         ann_file (str): See above. Defaults to ''.
@@ -85,6 +101,10 @@ class UnlabeledDataset(BaseDataset):
             at load time; None uses the file as it is. Defaults to None.
         missing_proposals (str): ``'whole_image'``, ``'error'`` or
             ``'skip'``, see above. Defaults to 'whole_image'.
+        max_absent_ratio (float): Largest fraction of the images that may be
+            absent from the proposal file. Defaults to 0.5.
+        bad_images (str): ``'skip'`` or ``'fail'``, see above. Defaults to
+            'skip'.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
 
     Attributes:
@@ -105,6 +125,8 @@ class UnlabeledDataset(BaseDataset):
                  proposal_file: Optional[str] = None,
                  proposal_filter: Optional[dict] = None,
                  missing_proposals: str = 'whole_image',
+                 max_absent_ratio: float = 0.5,
+                 bad_images: str = 'skip',
                  **kwargs) -> None:
         self.img_suffixes = tuple(s.lower() for s in img_suffixes)
         self.keep_boxes = keep_boxes
@@ -120,14 +142,36 @@ class UnlabeledDataset(BaseDataset):
                     f'UnlabeledDataset: unknown proposal_filter key(s) '
                     f'{unknown}; filter_proposals takes {list(FILTER_ARGS)}')
             proposal_filter = dict(proposal_filter)
+        if bad_images not in BAD_IMAGE_POLICIES:
+            raise ValueError(
+                f'UnlabeledDataset: bad_images must be one of '
+                f'{BAD_IMAGE_POLICIES}, got {bad_images!r}')
         self.proposal_file = proposal_file
         self.proposal_filter = proposal_filter
         self.missing_proposals = missing_proposals
+        self.max_absent_ratio = float(max_absent_ratio)
+        self.bad_images = bad_images
         self.proposal_stats: Dict[str, Any] = {}
         self.source = ''
         self.image_root = ''
         super().__init__(ann_file=ann_file, data_root=data_root,
                          data_prefix=data_prefix, **kwargs)
+        self._use_robust_loading()
+
+    def _use_robust_loading(self) -> None:
+        """Replace a top-level ``LoadImageFromFile`` by ``LoadImageRobust``
+        with the ``bad_images`` policy (see the class doc)."""
+        from mmcv.transforms import LoadImageFromFile
+
+        from .transforms.loading import LoadImageRobust
+        transforms = self.pipeline.transforms
+        for i, t in enumerate(transforms):
+            if (type(t) is LoadImageFromFile and t.color_type == 'color'
+                    and t.imdecode_backend == 'cv2' and not t.ignore_empty
+                    and t.file_client_args is None):
+                transforms[i] = LoadImageRobust(
+                    on_error=self.bad_images, to_float32=t.to_float32,
+                    backend_args=t.backend_args)
 
     def _img_root(self) -> str:
         return self.data_prefix.get('img', '') or self.data_root
@@ -232,6 +276,14 @@ class UnlabeledDataset(BaseDataset):
                 f'e.g. (id, image, name in the file) {renamed[:3]}; COCO '
                 'datasets match proposals by image id, so generate the file '
                 'from the same COCO json')
+        if len(absent) > self.max_absent_ratio * len(infos):
+            raise ValueError(
+                f'UnlabeledDataset: proposal file "{path}" does not match '
+                f'the dataset: {len(absent)} of {len(infos)} images '
+                f'({100 * len(absent) / len(infos):.0f} %) are missing from '
+                f'it, e.g. {absent[:3]} (max_absent_ratio='
+                f'{self.max_absent_ratio}); generate it for this image set '
+                'with tools/generate_proposals.py')
         no_props = len(absent) + len(empty_file) + len(empty_filter)
         if policy == 'error' and no_props:
             parts = [f'{len(v)} {what}, e.g. {v[:3]}'

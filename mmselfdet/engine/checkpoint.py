@@ -86,3 +86,78 @@ def register_checkpoint_safe_globals() -> None:
     if add is not None:
         add(safe_checkpoint_globals())
     _REGISTERED = True
+
+
+# --------------------------------------------------------------- atomic saving
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never seen half written.
+
+    The bytes go to a temporary file in the same directory (so the rename
+    stays on one file system), are flushed and ``fsync``-ed, and the file is
+    then renamed over ``path`` with :func:`os.replace` (atomic on POSIX and
+    Windows); the directory entry is ``fsync``-ed too where the platform
+    allows it. A process killed at any point leaves either the old ``path``
+    or the new one, plus at worst a stray ``.tmp`` file that is removed on
+    the next failure-free write's error path or can be deleted by hand.
+
+    Args:
+        path (str): Destination file.
+        data (bytes): Content.
+    """
+    import os
+    import tempfile
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix='.' + os.path.basename(path) + '.',
+        suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _atomic_local_backend():
+    """An mmengine ``LocalBackend`` whose writes are :func:`atomic_write`."""
+    from mmengine.fileio import LocalBackend
+
+    class AtomicLocalBackend(LocalBackend):
+        """Local file backend with atomic ``put`` / ``put_text``.
+
+        Select it with ``backend_args=dict(backend='atomic_local')``.
+        """
+
+        def put(self, obj: bytes, filepath) -> None:
+            atomic_write(str(filepath), obj)
+
+        def put_text(self, obj: str, filepath, encoding: str = 'utf-8'):
+            atomic_write(str(filepath), obj.encode(encoding))
+
+    return AtomicLocalBackend
+
+
+ATOMIC_BACKEND = 'atomic_local'
+
+
+def register_atomic_backend() -> None:
+    """Register :func:`atomic_write`'s file backend in mmengine as
+    ``'atomic_local'`` (idempotent)."""
+    from mmengine.fileio.backends import backends, register_backend
+    if ATOMIC_BACKEND not in backends:
+        register_backend(ATOMIC_BACKEND, _atomic_local_backend())

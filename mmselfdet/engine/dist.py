@@ -1,5 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Distributed start-up that also works on CPU-only machines."""
+import datetime
 import os
 from typing import Optional
 
@@ -8,7 +9,8 @@ import torch.distributed as torch_dist
 
 
 def init_cpu_dist_if_needed(launcher: str,
-                            backend: Optional[str] = None) -> bool:
+                            backend: Optional[str] = None,
+                            timeout: Optional[float] = None) -> bool:
     """Initialise a ``gloo`` process group when no GPU is available.
 
     mmengine 0.10.7's ``init_dist`` for the ``pytorch`` launcher calls
@@ -19,6 +21,10 @@ def init_cpu_dist_if_needed(launcher: str,
     Args:
         launcher (str): 'none', 'pytorch' (torchrun) or 'slurm'.
         backend (str, optional): Force a backend; default 'gloo' on CPU.
+        timeout (float, optional): Seconds a collective may wait for the
+            other ranks before it raises (a rank that hangs or died then
+            ends the job instead of blocking it); None keeps torch's
+            default (30 min for gloo).
 
     Returns:
         bool: True if this function created the process group; the caller
@@ -42,7 +48,9 @@ def init_cpu_dist_if_needed(launcher: str,
     elif launcher != 'pytorch':
         raise ValueError(f'unsupported launcher "{launcher}" (none, pytorch, '
                          'slurm)')
-    torch_dist.init_process_group(backend=backend or 'gloo')
+    kwargs = {} if timeout is None else dict(
+        timeout=datetime.timedelta(seconds=float(timeout)))
+    torch_dist.init_process_group(backend=backend or 'gloo', **kwargs)
     return True
 
 
@@ -54,7 +62,8 @@ def prepare_launch(cfg, config_path: str, work_dir: Optional[str],
     """What tools/train.py and tools/test.py both do before building the
     Runner: the work dir (``--work-dir``, the config's, or
     ``work_dirs/<config name>``), the launcher, and on CPU-only machines a
-    gloo process group with a CPU DDP wrapper."""
+    gloo process group (timeout ``env_cfg.dist_cfg.timeout`` seconds, as
+    mmengine's own start-up reads it) with a CPU DDP wrapper."""
     import os.path as osp
     cfg.launcher = launcher
     if work_dir is not None:
@@ -62,5 +71,6 @@ def prepare_launch(cfg, config_path: str, work_dir: Optional[str],
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
-    if init_cpu_dist_if_needed(launcher):
+    timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+    if init_cpu_dist_if_needed(launcher, timeout=timeout):
         cfg.model_wrapper_cfg = dict(CPU_DDP_WRAPPER)

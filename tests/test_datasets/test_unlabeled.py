@@ -62,9 +62,11 @@ def test_bad_input_errors_name_the_path(tmp_path):
     with pytest.raises(KeyError, match='bad.json'):
         UnlabeledDataset(ann_file=str(bad))
     # with the start-up check off, the loader names the missing file
+    # (bad_images='fail'; the default 'skip' draws another image)
     ds = UnlabeledDataset(ann_file=str(lst), check_files=False,
                           data_prefix=dict(img=str(tmp_path / 'imgs')),
-                          pipeline=[dict(type='LoadImageFromFile')])
+                          pipeline=[dict(type='LoadImageFromFile')],
+                          bad_images='fail')
     with pytest.raises(Exception, match='missing_image.jpg'):
         ds[1]
 

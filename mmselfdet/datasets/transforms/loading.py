@@ -1,7 +1,10 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Image loading that survives the odd files of large unlabeled image sets."""
 import logging
-from typing import ClassVar, Optional
+import os
+import os.path as osp
+import tempfile
+from typing import ClassVar, List, Optional, Tuple
 
 import cv2
 import mmcv
@@ -88,13 +91,18 @@ class LoadImageRobust(BaseTransform):
 
     Failures (missing file, read error, truncated or undecodable data,
     unsupported dtype) raise :class:`ImageLoadError` naming the file when
-    ``on_error='raise'`` (default). With ``on_error='skip'`` the transform
-    returns ``None``: mmengine's ``BaseDataset.__getitem__`` then draws
-    another random index, up to the dataset's ``max_refetch`` times (a
-    dataset in ``test_mode`` raises on ``None`` instead). Each skipped file
-    is logged with a WARNING through :func:`mmengine.logging.print_log`
-    and counted in a class-level counter (:meth:`skip_count`) which is per
-    process: every dataloader worker counts its own skips.
+    ``on_error='raise'`` (default; ``'fail'`` is the same). With
+    ``on_error='skip'`` the transform returns ``None``: mmengine's
+    ``BaseDataset.__getitem__`` then draws another random index, up to the
+    dataset's ``max_refetch`` times (a dataset in ``test_mode`` raises on
+    ``None`` instead). Each skipped file is logged with a WARNING through
+    :func:`mmengine.logging.print_log`, counted in a class-level counter
+    (:meth:`skip_count`, per process) and appended as ``path<TAB>reason``
+    to ``<report_dir>/<pid>.tsv``: ``report_dir`` is a folder made when the
+    transform is built (in the main process, before dataloader workers
+    start), so the skips of every worker process are collected there and
+    :meth:`skipped_files` (e.g. through
+    :class:`~mmselfdet.engine.BadImageSummaryHook`) reads them all.
 
     Truncation: OpenCV 5 refuses a truncated JPEG, older versions decode the
     part that exists and fill the rest with gray, so with
@@ -148,9 +156,10 @@ class LoadImageRobust(BaseTransform):
                  to_float32: bool = False,
                  backend_args: Optional[dict] = None) -> None:
         super().__init__()
-        if on_error not in ('raise', 'skip'):
+        if on_error not in ('raise', 'fail', 'skip'):
             raise ValueError(
-                f"on_error must be 'raise' or 'skip', got {on_error!r}")
+                f"on_error must be 'skip', 'fail' or 'raise', got "
+                f'{on_error!r}')
         if min_size is not None and int(min_size) < 1:
             raise ValueError(f'min_size must be >= 1, got {min_size}')
         if high_depth not in ('scale', 'minmax'):
@@ -160,7 +169,9 @@ class LoadImageRobust(BaseTransform):
             raise ValueError(
                 f'interpolation must be one of {sorted(cv2_interp_codes)}, '
                 f'got {interpolation!r}')
-        self.on_error = on_error
+        self.on_error = 'raise' if on_error == 'fail' else on_error
+        self.report_dir = (tempfile.mkdtemp(prefix='mmselfdet-bad-images-')
+                           if self.on_error == 'skip' else None)
         self.min_size = None if min_size is None else int(min_size)
         self.high_depth = high_depth
         self.exif_orientation = exif_orientation
@@ -180,6 +191,30 @@ class LoadImageRobust(BaseTransform):
     def reset_skip_count(cls) -> None:
         """Reset the per-process skip counter to 0."""
         LoadImageRobust._skip_count = 0
+
+    def _report(self, path: str, reason: str) -> None:
+        """Append a skipped file to this process's report file."""
+        if self.report_dir is None:
+            return
+        reason = ' '.join(str(reason).split())
+        with open(osp.join(self.report_dir, f'{os.getpid()}.tsv'), 'a',
+                  encoding='utf-8') as f:
+            f.write(f'{path}\t{reason}\n')
+
+    def skipped_files(self) -> List[Tuple[str, str]]:
+        """``(path, reason)`` of every skip of this transform so far, in all
+        processes (dataloader workers included), one entry per skip."""
+        out: List[Tuple[str, str]] = []
+        if self.report_dir is None or not osp.isdir(self.report_dir):
+            return out
+        for name in sorted(os.listdir(self.report_dir)):
+            with open(osp.join(self.report_dir, name),
+                      encoding='utf-8') as f:
+                for line in f:
+                    if line.endswith('\n') and '\t' in line:
+                        path, reason = line[:-1].split('\t', 1)
+                        out.append((path, reason))
+        return out
 
     # ------------------------------------------------------------ decoding
     def _read(self, path: str) -> np.ndarray:
@@ -283,6 +318,7 @@ class LoadImageRobust(BaseTransform):
             if self.on_error == 'raise':
                 raise
             LoadImageRobust._skip_count += 1
+            self._report(path, str(e))
             print_log(
                 f'LoadImageRobust: skipped {e} ({LoadImageRobust._skip_count}'
                 ' skipped so far in this process)',

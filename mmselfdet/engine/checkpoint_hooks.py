@@ -1,0 +1,157 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Hooks that make checkpoints crash-safe and resumes exact."""
+import glob
+import logging
+import os
+import os.path as osp
+import random
+from typing import List, Optional
+
+import numpy as np
+import torch
+from mmengine.dist import (all_gather_object, get_rank, get_world_size,
+                           is_main_process)
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.logging import print_log
+
+from mmselfdet.registry import HOOKS
+
+from .checkpoint import ATOMIC_BACKEND, atomic_write, register_atomic_backend
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` that a kill cannot leave without a
+    readable latest checkpoint.
+
+    Three changes, same arguments:
+
+    * checkpoint files are written to a temporary file in the same folder and
+      renamed (:func:`~mmselfdet.engine.checkpoint.atomic_write`, through the
+      ``'atomic_local'`` file backend) when ``out_dir`` is local and no
+      ``backend_args`` are given;
+    * the ``last_checkpoint`` pointer file is replaced atomically too (stock
+      mmengine truncates and rewrites it in place);
+    * old checkpoints beyond ``max_keep_ckpts`` are deleted **after** the new
+      one and the pointer are on disk (stock mmengine deletes first, so with
+      ``max_keep_ckpts=1`` a kill during the save leaves no checkpoint).
+
+    Stray temporaries of an interrupted save are removed before training.
+    """
+
+    def __init__(self, *args, backend_args: Optional[dict] = None,
+                 **kwargs) -> None:
+        out_dir = kwargs.get('out_dir')
+        local = out_dir is None or '://' not in str(out_dir)
+        if (backend_args is None and local
+                and kwargs.get('file_client_args') is None):
+            register_atomic_backend()
+            backend_args = dict(backend=ATOMIC_BACKEND)
+        super().__init__(*args, backend_args=backend_args, **kwargs)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if not is_main_process() or '://' in str(self.out_dir):
+            return
+        for tmp in glob.glob(osp.join(str(self.out_dir), '.*.tmp')):
+            os.remove(tmp)
+            print_log(f'SafeCheckpointHook: removed {tmp} (left by an '
+                      'interrupted save)', logger='current',
+                      level=logging.WARNING)
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        stale: List[int] = []
+        if self.max_keep_ckpts > 0 and not (
+                self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                stale.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir,
+                                                     ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir,
+            ckpt_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        atomic_write(osp.join(runner.work_dir, 'last_checkpoint'),
+                     str(self.last_ckpt).encode('utf-8'))
+        for old in stale:
+            path = self.file_backend.join_path(self.out_dir,
+                                               self.filename_tmpl.format(old))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):
+                self.file_backend.rmtree(path)
+
+
+def get_rng_state() -> dict:
+    """This process's torch (CPU and CUDA), numpy and python RNG states."""
+    state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
+                 python=random.getstate())
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`get_rng_state`."""
+    torch.set_rng_state(state['torch'])
+    np.random.set_state(state['numpy'])
+    random.setstate(state['python'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+@HOOKS.register_module()
+class RngStateHook(Hook):
+    """Save every rank's RNG states in checkpoints and restore them on
+    resume, so randomness drawn in the training processes (shuffle-BN
+    permutations, random proposals, dropout) continues as if the run had
+    not stopped.
+
+    Data randomness needs no state: mmengine's iteration-based loop replays
+    the data of the trained iterations on resume, and dataloader workers are
+    seeded from the seed, the rank and the worker id, so workers redraw the
+    same augmentations. (With ``num_workers=0`` the transforms draw from the
+    main process's RNG, which the replay advances from the restored state:
+    augmentations after a resume then differ from an uninterrupted run.)
+
+    The states are restored in ``before_train`` because mmengine re-seeds
+    after loading the checkpoint; a ``load_from`` without resume restores
+    nothing. A different world size restores nothing, with a warning.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self._pending: Optional[list] = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_states'] = all_gather_object(get_rng_state())
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._pending = checkpoint.get('rng_states')
+
+    def before_train(self, runner) -> None:
+        states, self._pending = self._pending, None
+        if states is None or runner.iter == 0:
+            return
+        world = get_world_size()
+        if len(states) != world:
+            print_log(f'RngStateHook: the checkpoint holds RNG states of '
+                      f'{len(states)} processes, this run has {world}; RNG '
+                      'states are not restored', logger='current',
+                      level=logging.WARNING)
+            return
+        set_rng_state(states[get_rank()])
