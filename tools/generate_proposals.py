@@ -64,8 +64,8 @@ from tqdm import tqdm  # noqa: E402
 from mmselfdet.datasets.proposals import (  # noqa: E402
     FILTER_KEYS,
     filter_proposals,
+    list_images,
     read_image_bgr,
-    relative_image_name,
     round_coord,
     round_score,
     save_proposal_file,
@@ -167,36 +167,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------
 # listing and paths
 # --------------------------------------------------------------------------
-def list_images(img_root: str, ann_file: str = '') -> List[Dict[str, Any]]:
-    """List the images as :class:`UnlabeledDataset` does, sorted by id.
-
-    Args:
-        img_root: Image folder; names are relative to it.
-        ann_file: ``''`` (scan ``img_root``), a list file or a COCO json.
-
-    Returns:
-        list[dict]: ``id``, ``file_name``, ``path``, ``width``/``height``
-        (from a COCO json, else None). A list file naming an image twice
-        gives it once (first id).
-    """
-    from mmselfdet.datasets.unlabeled import UnlabeledDataset
-    ds = UnlabeledDataset(ann_file=ann_file, data_prefix=dict(img=img_root),
-                          pipeline=[], lazy_init=False, serialize_data=False)
-    images, seen = [], set()
-    for i in range(len(ds)):
-        info = ds.get_data_info(i)
-        name = relative_image_name(info['img_path'], ds.image_root)
-        if ds.source != 'coco':
-            if name in seen:
-                continue
-            seen.add(name)
-        images.append(dict(id=int(info['img_id']), file_name=name,
-                           path=info['img_path'], width=info.get('width'),
-                           height=info.get('height')))
-    images.sort(key=lambda im: im['id'])
-    return images
-
-
 def shard_output(out: str, shard: Optional[Tuple[int, int]]) -> str:
     """``OUT.json`` -> ``OUT.shard-i-of-n.json`` (unchanged without shard)."""
     if shard is None:

@@ -41,16 +41,18 @@ import json
 import os
 import os.path as osp
 import warnings
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+
+from mmselfdet.structures.box_ops import box_shape_masks
 
 __all__ = [
     'PROPOSAL_FORMAT', 'PROPOSAL_FORMAT_VERSION', 'BBOX_DECIMALS',
     'SCORE_DIGITS', 'FILTER_KEYS', 'rank_scores', 'save_proposal_file',
     'load_proposal_file', 'filter_proposals', 'selective_search',
-    'read_image_bgr', 'to_bgr_uint8', 'relative_image_name',
+    'read_image_bgr', 'to_bgr_uint8', 'relative_image_name', 'list_images',
     'write_proposal_json', 'round_coord', 'round_score', 'FILTER_ARGS',
     'image_size_from_header'
 ]
@@ -383,21 +385,13 @@ def filter_proposals(
 
     bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     keep(finite & (bw > 0) & (bh > 0), 'degenerate')
-    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    if min_size is not None:
-        keep((bw >= min_size) & (bh >= min_size), 'min_size')
-        bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    if aspect_range is not None:
-        lo, hi = aspect_range
-        ar = bw / bh
-        # a tolerance of a few ulps so that e.g. 10 x 30 passes at 1/3
-        keep((ar >= lo * (1 - 1e-9)) & (ar <= hi * (1 + 1e-9)), 'aspect')
-        bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    if area_ratio_range is not None:
-        lo, hi = area_ratio_range
-        ratio = np.sqrt(bw * bh / (w_img * h_img))
-        keep((ratio >= lo * (1 - 1e-9)) & (ratio <= hi * (1 + 1e-9)),
-             'area_ratio')
+    alive = np.ones(len(boxes), bool)
+    for key, mask in box_shape_masks(boxes, (w_img, h_img), min_size,
+                                     aspect_range,
+                                     area_ratio_range).items():
+        stats[key] = int((alive & ~mask).sum())
+        alive &= mask
+    boxes, sc = boxes[alive], sc[alive]
     if nms_iou is not None and len(boxes) > 1:
         from mmcv.ops import nms
         _, inds = nms(boxes.astype(np.float32), sc.astype(np.float32),
@@ -422,6 +416,36 @@ FILTER_ARGS = tuple(
 # --------------------------------------------------------------------------
 # images
 # --------------------------------------------------------------------------
+def list_images(img_root: str, ann_file: str = '') -> List[Dict[str, Any]]:
+    """List the images as :class:`UnlabeledDataset` does, sorted by id.
+
+    Args:
+        img_root: Image folder; names are relative to it.
+        ann_file: ``''`` (scan ``img_root``), a list file or a COCO json.
+
+    Returns:
+        list[dict]: ``id``, ``file_name``, ``path``, ``width``/``height``
+        (from a COCO json, else None). A list file naming an image twice
+        gives it once (first id).
+    """
+    from .unlabeled import UnlabeledDataset
+    ds = UnlabeledDataset(ann_file=ann_file, data_prefix=dict(img=img_root),
+                          pipeline=[], lazy_init=False, serialize_data=False)
+    images, seen = [], set()
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        name = relative_image_name(info['img_path'], ds.image_root)
+        if ds.source != 'coco':
+            if name in seen:
+                continue
+            seen.add(name)
+        images.append(dict(id=int(info['img_id']), file_name=name,
+                           path=info['img_path'], width=info.get('width'),
+                           height=info.get('height')))
+    images.sort(key=lambda im: im['id'])
+    return images
+
+
 def relative_image_name(img_path: str, root: str) -> str:
     """The name of an image in a proposal file: its path relative to
     ``root`` with ``/`` separators (the normalised path if ``root`` is

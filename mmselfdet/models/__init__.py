@@ -1,3 +1,4 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-from . import algorithms, data_preprocessors, heads, necks, roi, utils  # noqa: F401
+from . import (algorithms, data_preprocessors, heads, necks, proposers,  # noqa: F401
+               roi, utils)
 from . import bbox_heads  # noqa: F401  (downstream box heads)

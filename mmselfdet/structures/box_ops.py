@@ -19,7 +19,7 @@ clipped to ``[0, W] x [0, H]`` and non-degenerate: width and height are at
 least ``min(1, W)`` and ``min(1, H)`` (see :func:`clip_boxes`).
 """
 import math
-from typing import Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -116,6 +116,53 @@ def box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> ArrayLike:
     t1, was_numpy = _as_tensor(boxes1)
     t2, _ = _as_tensor(boxes2)
     return _restore(bbox_overlaps(t1, t2.to(t1)), was_numpy)
+
+
+def box_shape_masks(boxes: ArrayLike,
+                    img_wh: Sequence[float],
+                    min_size: Optional[float] = None,
+                    aspect_range: Optional[Tuple[float, float]] = None,
+                    area_ratio_range: Optional[Tuple[float, float]] = None
+                    ) -> Dict[str, ArrayLike]:
+    """Which boxes pass SoCo's shape filters, one boolean mask per filter.
+
+    ``min_size``: width **and** height at least it (pixels); ``aspect``:
+    ``w / h`` in ``aspect_range``; ``area_ratio``: ``sqrt(box area / image
+    area)`` in ``area_ratio_range`` (ranges inclusive, with a few ulps of
+    tolerance so that e.g. 10 x 30 passes at 1/3). A filter given as
+    ``None`` is absent from the result. Used by the offline proposal filter
+    (:func:`mmselfdet.datasets.proposals.filter_proposals`) and by the
+    heat-map proposer on the device.
+
+    Args:
+        boxes (np.ndarray | Tensor): (N, 4) x1y1x2y2 boxes of positive size.
+        img_wh (Sequence[float]): ``(width, height)`` of the image.
+
+    Returns:
+        dict[str, np.ndarray | Tensor]: ``{'min_size', 'aspect',
+        'area_ratio'}`` (those switched on) -> (N,) bool masks of the
+        input's kind.
+    """
+    tensor, was_numpy = _as_tensor(boxes)
+    tensor = tensor.double() if was_numpy else tensor
+    bw = tensor[:, 2] - tensor[:, 0]
+    bh = tensor[:, 3] - tensor[:, 1]
+    masks = {}
+    if min_size is not None:
+        masks['min_size'] = (bw >= min_size) & (bh >= min_size)
+    if aspect_range is not None:
+        lo, hi = aspect_range
+        ratio = bw / bh.clamp(min=1e-12)
+        masks['aspect'] = (ratio >= lo * (1 - 1e-9)) & (ratio <= hi *
+                                                         (1 + 1e-9))
+    if area_ratio_range is not None:
+        lo, hi = area_ratio_range
+        ratio = (bw * bh / (float(img_wh[0]) * float(img_wh[1]))).sqrt()
+        masks['area_ratio'] = (ratio >= lo * (1 - 1e-9)) & (ratio <= hi *
+                                                             (1 + 1e-9))
+    if was_numpy:
+        return {k: v.cpu().numpy() for k, v in masks.items()}
+    return masks
 
 
 def anchor_grid(img_wh: Sequence[float],

@@ -22,6 +22,9 @@ from .object_crops import (
 )
 
 _V3_CROPS = ('independent', 'from_v2')
+#: 'none': views only, no box (the end-to-end variant finds its boxes in the
+#: model, :class:`~mmselfdet.models.HeatMapProposer`)
+SOCO_BOX_SOURCES = BOX_SOURCES + ('none', )
 _KEYED = ('gt_bboxes', 'gt_bboxes_labels', 'gt_ignore_flags',
           'gt_instances_ids')
 
@@ -103,8 +106,9 @@ class SoCoViews(BaseTransform):
 
     Args:
         num_boxes (int): K, boxes per view. Defaults to 4.
-        box_source (str): 'proposals' or 'gt_bboxes'. Defaults to
-            'proposals'.
+        box_source (str): 'proposals', 'gt_bboxes' or 'none' (the three
+            views without boxes, for the end-to-end variant whose model
+            proposes its own). Defaults to 'proposals'.
         v1_size (int): Side of V1. Defaults to 224.
         v2_size (int): Side of V2. Defaults to 224.
         v3_size (int): Side of V3. Defaults to 112.
@@ -145,9 +149,9 @@ class SoCoViews(BaseTransform):
                  view_names: Sequence[str] = ('v1', 'v2', 'v3')) -> None:
         if num_boxes < 1:
             raise ValueError(f'num_boxes must be >= 1, got {num_boxes}')
-        if box_source not in BOX_SOURCES:
-            raise ValueError(f'box_source must be one of {BOX_SOURCES}, got '
-                             f'{box_source!r}')
+        if box_source not in SOCO_BOX_SOURCES:
+            raise ValueError(f'box_source must be one of {SOCO_BOX_SOURCES}, '
+                             f'got {box_source!r}')
         if min(v1_size, v2_size, v3_size) <= 0:
             raise ValueError('view sizes must be positive')
         if not 0 < min_visible <= 1:
@@ -230,6 +234,13 @@ class SoCoViews(BaseTransform):
             dict: ``results`` with ``views`` added.
         """
         height, width = results['img'].shape[:2]
+        if self.box_source == 'none':
+            source = SourceBoxes(np.zeros((0, 4), np.float32),
+                                 np.zeros(0, np.int64))
+            crops = ((0, 0, width, height), ) + tuple(
+                self._sample_crops(width, height))
+            self._add(results, crops, source, np.zeros(0, np.int64))
+            return results
         source = collect_boxes(results, self.box_source)
         params = self._sample_params(source.boxes, width, height)
         self.num_retries += params['retries']
@@ -250,6 +261,17 @@ class SoCoViews(BaseTransform):
                 np.array([-1], np.int64))
             rows = np.zeros(1, np.int64)
         crops = ((0, 0, width, height), ) + tuple(params['crops'])
+        self._add(results, crops, source, rows)
+        return results
+
+    @cache_randomness
+    def _sample_crops(self, width: int, height: int):
+        return self._draw_crops(width, height)
+
+    def _add(self, results: dict, crops, source: SourceBoxes,
+             rows: np.ndarray) -> None:
+        """Make the three views of ``crops`` with ``source`` rows ``rows``
+        and add them to ``results['views']``."""
         sizes = (self.v1_size, self.v2_size, self.v3_size)
         views = {
             name: boxes_view(results, crop, (size, size), source, select=rows,
@@ -268,7 +290,6 @@ class SoCoViews(BaseTransform):
                 for key in _KEYED:
                     view[key] = view[key][keep]
         add_views(results, views, self.__class__.__name__)
-        return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('

@@ -1,6 +1,8 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""SoCo (Wei et al., NeurIPS 2021): object-level BYOL on proposal boxes."""
-from typing import Dict, List, Sequence, Tuple
+"""SoCo (Wei et al., NeurIPS 2021): object-level BYOL on proposal boxes,
+and its end-to-end variant whose proposals come from the target network's
+own heat map (METHODS.md §5, our reading)."""
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -9,7 +11,9 @@ from torch import Tensor
 
 from mmselfdet.registry import MODELS
 from ..roi import boxes_to_rois
-from ..utils import build_momentum_encoder
+from mmselfdet.structures.box_ops import relative_jitter
+from ..utils import (build_momentum_encoder, clip_visible, crop_patches,
+                     map_boxes_batched, shared_region, view_matrices)
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
 
 
@@ -47,15 +51,35 @@ def match_boxes(ids_a: List[Tensor], ids_b: List[Tensor]
 
 @MODELS.register_module()
 class SoCo(BaseSelfSupDetector):
-    """Selective Object COntrastive learning.
+    """Selective Object COntrastive learning, offline or end-to-end.
 
-    Views (``SoCoViews``): V1 whole image, V2 / V3 random crops, with the
-    same proposals (``instances_ids``) in each. Every view goes through
-    backbone + FPN; each box is RoI-aligned (7x7, aligned) on the FPN level
-    its size selects (``MultiLevelRoIPooler(mode='size')``), embedded by the
-    4conv1fc head and projected; the online predictor regresses the target
-    network's projection of the same box in the other view (BYOL 2-2cos),
-    symmetric over V1<->V2 and V1<->V3.
+    Views (``SoCoViews``): V1 whole image, V2 / V3 random crops. Every view
+    goes through backbone + FPN; each box is RoI-aligned (7x7, aligned) on
+    the FPN level its size selects (``MultiLevelRoIPooler(mode='size')``),
+    embedded by the 4conv1fc head and projected; the online predictor
+    regresses the target network's projection of the same box in the other
+    view (BYOL 2-2cos), symmetric over V1<->V2 and V1<->V3.
+
+    Where the boxes come from:
+
+    * ``proposer=None`` (SoCo): the packed views carry them (selective
+      search file or ground truth, ``SoCoViews``), matched across views by
+      ``instances_ids``.
+    * ``proposer=dict(type='HeatMapProposer', ...)`` (end-to-end variant):
+      the views carry no box (``SoCoViews(box_source='none')``); each
+      iteration the heat map of the target backbone's stage ``heat_stage``
+      on V1 (no grad; the same forward the target projections use, so no
+      extra backbone pass) gives K boxes in V1 (:class:`HeatMapProposer`),
+      drawn inside the part of V1 that V2 and V3 both see when
+      ``restrict_to_views``. They are mapped into V2 / V3 through the
+      packed homographies; a box whose visible part in a view is below
+      ``min_visible`` of its area is left out of that view's pair. V1's
+      copies get SoCo's jitter (``jitter=dict(prob, ratio)``).
+      ``extra_crops=dict(num_crops, size, scale, weight)`` adds the
+      "multiple cropping": ``num_crops`` square crops of each V1 box
+      (enlarged by a factor in ``scale``, flipped at random) whose online
+      embedding predicts the target V1 embedding of the box, as the extra
+      loss ``loss_soco_crops``.
 
     Args:
         backbone, neck: ResNet and FPN configs.
@@ -66,6 +90,19 @@ class SoCo(BaseSelfSupDetector):
         momentum / end_momentum (float): target EMA, mmengine convention
             (SoCo: tau 0.99 -> 1 is 0.01 -> 0).
         views (Sequence[str]): V1, V2, V3 names.
+        proposer (dict, optional): :class:`HeatMapProposer` config for the
+            end-to-end variant. Defaults to None.
+        heat_stage (int): Backbone output (index into its ``out_indices``
+            outputs) the heat map is computed from; -1 is C5. Defaults to -1.
+        restrict_to_views (bool): Draw centers only where V2 and V3 both
+            see V1. Defaults to True.
+        min_visible (float): Visible fraction a mapped box needs in V2 / V3.
+            Defaults to 0.5.
+        jitter (dict, optional): ``prob`` and ``ratio`` of the V1 box
+            jitter (SoCo: 0.5, 0.1); None switches it off.
+        extra_crops (dict, optional): ``num_crops`` (int), ``size`` (int),
+            ``scale`` ((lo, hi) enlargement, >= 1), ``weight`` (float).
+            Defaults to None (no extra crops).
     """
 
     def __init__(self,
@@ -78,6 +115,12 @@ class SoCo(BaseSelfSupDetector):
                  momentum: float = 0.01,
                  end_momentum: float = 0.0,
                  views: Sequence[str] = ('v1', 'v2', 'v3'),
+                 proposer: OptConfigType = None,
+                 heat_stage: int = -1,
+                 restrict_to_views: bool = True,
+                 min_visible: float = 0.5,
+                 jitter: Optional[dict] = dict(prob=0.5, ratio=0.1),
+                 extra_crops: Optional[dict] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head,
@@ -91,31 +134,140 @@ class SoCo(BaseSelfSupDetector):
         self.target_net = build_momentum_encoder(
             *self.online_modules, momentum=momentum,
             end_momentum=end_momentum)
+        self.proposer = None if proposer is None else MODELS.build(proposer)
+        if proposer is None and extra_crops is not None:
+            raise ValueError('SoCo: extra_crops needs a proposer (the '
+                             'end-to-end variant)')
+        if not 0 < min_visible <= 1:
+            raise ValueError(f'SoCo: min_visible must be in (0, 1], got '
+                             f'{min_visible}')
+        self.heat_stage = int(heat_stage)
+        self.restrict_to_views = bool(restrict_to_views)
+        self.min_visible = float(min_visible)
+        self.jitter = None if jitter is None else dict(
+            prob=float(jitter.get('prob', 0.5)),
+            ratio=float(jitter.get('ratio', 0.1)))
+        self.extra_crops = None
+        if extra_crops is not None:
+            unknown = set(extra_crops) - {'num_crops', 'size', 'scale',
+                                          'weight', 'flip_prob'}
+            if unknown:
+                raise KeyError(f'SoCo: unknown extra_crops keys '
+                               f'{sorted(unknown)}')
+            self.extra_crops = dict(
+                num_crops=int(extra_crops.get('num_crops', 2)),
+                size=int(extra_crops.get('size', 96)),
+                scale=tuple(extra_crops.get('scale', (1.0, 1.5))),
+                weight=float(extra_crops.get('weight', 1.0)),
+                flip_prob=float(extra_crops.get('flip_prob', 0.5)))
+            if self.extra_crops['num_crops'] < 1 or \
+                    self.extra_crops['size'] < 1:
+                raise ValueError(f'SoCo: extra_crops num_crops and size must '
+                                 f'be >= 1, got {extra_crops}')
 
     @property
     def online_modules(self) -> Tuple[nn.Module, ...]:
         return (self.backbone, self.neck, self.box_embedder, self.projector)
 
-    def _project(self, modules: Sequence[nn.Module], img: Tensor,
-                 boxes: List[Tensor]) -> Tensor:
-        backbone, neck, embedder, projector = modules
-        feats = neck(backbone(img))
-        pooled = self.roi_pooler(feats, boxes_to_rois(boxes))[0]
-        return projector(embedder(pooled))  # (R, D)
+    @staticmethod
+    def _features(modules: Sequence[nn.Module], img: Tensor
+                  ) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]:
+        """(backbone outputs, FPN outputs)."""
+        outs = modules[0](img)
+        return outs, modules[1](outs)
+
+    def _embed(self, modules: Sequence[nn.Module], feats: Sequence[Tensor],
+               rois: Tensor) -> Tensor:
+        pooled = self.roi_pooler(feats, rois)[0]
+        return modules[3](modules[2](pooled))  # (R, D)
+
+    def _propose(self, imgs: Sequence[Tensor], samples: Sequence[list],
+                 heat_feat: Tensor
+                 ) -> Tuple[List[List[Tensor]], List[List[Tensor]],
+                            Dict[str, Tensor]]:
+        """Heat-map boxes in V1, mapped into V2 and V3 (end-to-end)."""
+        device = imgs[0].device
+        sizes = [(img.shape[-1], img.shape[-2]) for img in imgs]
+        mats = [view_matrices(s, device) for s in samples]
+        region = None
+        if self.restrict_to_views:
+            region = shared_region(mats[0], mats[1:], sizes[1:], sizes[0])
+        boxes, valid, stats = self.proposer(heat_feat, sizes[0], region)
+        num, k = valid.shape
+        per_view = [boxes]
+        valid_views = [valid]
+        for mat, size in zip(mats[1:], sizes[1:]):
+            mapped = map_boxes_batched(boxes,
+                                       mat @ torch.linalg.inv(mats[0]))
+            clipped, vis = clip_visible(mapped, size, self.min_visible)
+            per_view.append(clipped)
+            valid_views.append(valid & vis)
+        if self.jitter is not None:
+            flat = boxes.reshape(-1, 4)
+            moved = relative_jitter(flat, sizes[0], self.jitter['ratio'])
+            apply = torch.rand(flat.size(0), device=device) < \
+                self.jitter['prob']
+            per_view[0] = torch.where(apply[:, None], moved,
+                                      flat).view(num, k, 4)
+        slots = torch.arange(k, device=device)
+        out_boxes, out_ids = [], []
+        for view_boxes, view_valid in zip(per_view, valid_views):
+            out_boxes.append([view_boxes[i][view_valid[i]]
+                              for i in range(num)])
+            out_ids.append([slots[view_valid[i]] for i in range(num)])
+        stats = dict(stats)
+        for name, view_valid in zip(self.views[1:], valid_views[1:]):
+            stats[f'heat_visible_{name}'] = (
+                view_valid.sum().float() / valid.sum().clamp(min=1).float())
+        return out_boxes, out_ids, stats
+
+    def _crop_loss(self, v1_img: Tensor, v1_boxes: List[Tensor],
+                   target_v1: Tensor) -> Dict[str, Tensor]:
+        """Multiple cropping: online crops of each V1 box predict the target
+        V1 embedding of the box."""
+        cfg = self.extra_crops
+        boxes = torch.cat(v1_boxes)
+        batch_idx = torch.cat([
+            torch.full((len(b), ), i, device=boxes.device, dtype=torch.long)
+            for i, b in enumerate(v1_boxes)
+        ])
+        losses = []
+        for _ in range(cfg['num_crops']):
+            patches, inner = crop_patches(v1_img, boxes, batch_idx,
+                                          cfg['size'], cfg['scale'],
+                                          cfg['flip_prob'])
+            _, feats = self._features(self.online_modules, patches)
+            rois = torch.cat([torch.arange(len(inner), device=inner.device,
+                                           dtype=inner.dtype)[:, None],
+                              inner], 1)
+            online = self._embed(self.online_modules, feats, rois)
+            losses.append(self.head.loss(online, target_v1)['loss_byol'])
+        return dict(loss_soco_crops=cfg['weight'] * sum(losses) / len(losses))
 
     def loss(self, inputs: ViewInputs,
              data_samples: ViewSamples) -> Dict[str, Tensor]:
         imgs = self.get_views(inputs)
-        boxes, ids = zip(*(boxes_and_ids(data_samples[v])
-                           for v in self.views))
-        online = [self._project(self.online_modules, img, b)
-                  for img, b in zip(imgs, boxes)]
+        samples = [data_samples[v] for v in self.views]
         with torch.no_grad():
             self.target_net.update_parameters(
                 nn.Sequential(*self.online_modules))
             target_modules = list(self.target_net.module)
-            target = [self._project(target_modules, img, b)
-                      for img, b in zip(imgs, boxes)]
+            target_feats = [self._features(target_modules, img)
+                            for img in imgs]
+        extra: Dict[str, Tensor] = {}
+        if self.proposer is None:
+            boxes, ids = zip(*(boxes_and_ids(s) for s in samples))
+        else:
+            with torch.no_grad():
+                boxes, ids, extra = self._propose(
+                    imgs, samples, target_feats[0][0][self.heat_stage])
+        rois = [boxes_to_rois(b) for b in boxes]
+        online = [self._embed(self.online_modules,
+                              self._features(self.online_modules, img)[1], r)
+                  for img, r in zip(imgs, rois)]
+        with torch.no_grad():
+            target = [self._embed(target_modules, feats[1], r)
+                      for feats, r in zip(target_feats, rois)]
         losses, cos, pairs = 0., 0., 0
         for other in (1, 2):
             i1, io = match_boxes(ids[0], ids[other])
@@ -126,8 +278,18 @@ class SoCo(BaseSelfSupDetector):
             losses = losses + a['loss_byol'] + b['loss_byol']
             cos = cos + (a['byol_cos'] + b['byol_cos']) / 2
             pairs += 1
-        if pairs == 0:
+        if pairs == 0 and self.proposer is None:
             raise RuntimeError('SoCo: no box of V1 has a partner in V2 or V3 '
                                'in this batch (check SoCoViews)')
-        return dict(loss_soco=losses / pairs, byol_cos=cos / pairs,
-                    soco_boxes=torch.tensor(float(online[0].size(0))))
+        if pairs == 0:
+            # end-to-end: no heat box visible in V2 / V3 anywhere in the
+            # batch (rare with restrict_to_views); a zero loss keeps every
+            # parameter in the graph and the step is logged as such
+            losses = online[0].sum() * 0.0
+            cos, pairs = online[0].new_zeros(()), 1
+        out = dict(loss_soco=losses / pairs, byol_cos=cos / pairs,
+                   soco_boxes=torch.tensor(float(online[0].size(0))))
+        if self.extra_crops is not None:
+            out.update(self._crop_loss(imgs[0], boxes[0], target[0]))
+        out.update(extra)
+        return out

@@ -1,0 +1,360 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Object proposals from a network's own feature map (METHODS.md §5).
+
+Our reading of "semantic-aware localization" (Geng & Huang, CICAI 2023,
+abstract only, no code): the activation heat map of the last backbone stage
+says where objects are; boxes are cut out of it by center-suppressed
+sampling. Everything runs batched on the features' device, without grad.
+
+1. **Heat map** (:meth:`HeatMapProposer.heat_map`): ReLU'd feature map,
+   reduced over channels (``reduce='mean'`` or ``'l2'``), bilinearly
+   resized to a ``map_size`` working grid, min-max normalised per image.
+2. **Center-suppressed sampling** (:meth:`HeatMapProposer.sample`), repeated
+   ``num_draws`` times, all images at once:
+
+   a. draw a center with probability proportional to the heat (only inside
+      ``region`` when given, e.g. the part of V1 that V2 and V3 see);
+   b. threshold the map (a threshold drawn from ``thresholds``, relative to
+      the center's heat or absolute) and take the connected region
+      (8-connectivity) that contains the center; its bounding box is the
+      candidate;
+   c. suppress the heat around that center (inside the candidate box scaled
+      by ``suppress_scale``, or exactly the connected region) so that the
+      next draw lands elsewhere;
+   d. keep the candidate when it passes SoCo's shape filters
+      (:func:`~mmselfdet.structures.box_ops.box_shape_masks`) and fewer than
+      ``num_boxes`` boxes are kept so far.
+
+3. An image that yields no box gets one fallback box (``region`` or the
+   whole image, as SoCo does without proposals), counted in the returned
+   statistics; other unfilled slots are marked invalid.
+"""
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmselfdet.registry import MODELS
+from mmselfdet.structures.box_ops import box_shape_masks
+
+REDUCTIONS = ('mean', 'l2')
+THRESHOLD_MODES = ('relative', 'absolute')
+SUPPRESSIONS = ('box', 'region', 'none')
+
+
+def normalized_heat(feat: Tensor, reduce: str = 'mean',
+                    size: Optional[Tuple[int, int]] = None) -> Tensor:
+    """Channel-reduced ReLU activation map, resized and min-max normalised.
+
+    Args:
+        feat (Tensor): (B, C, h, w) feature map.
+        reduce (str): 'mean' (channel mean) or 'l2' (channel L2 norm).
+        size (tuple[int, int], optional): (H, W) of the output; the feature
+            map's own size when None.
+
+    Returns:
+        Tensor: (B, H, W) float32 in [0, 1] (an all-zero map stays zero).
+    """
+    if reduce not in REDUCTIONS:
+        raise ValueError(f'reduce must be one of {REDUCTIONS}, got {reduce!r}')
+    act = F.relu(feat.detach().float())
+    heat = act.mean(1) if reduce == 'mean' else act.pow(2).sum(1).sqrt()
+    if size is not None and tuple(heat.shape[-2:]) != tuple(size):
+        heat = F.interpolate(heat[:, None], size=tuple(size), mode='bilinear',
+                             align_corners=False)[:, 0]
+    flat = heat.flatten(1)
+    lo = flat.min(1).values[:, None, None]
+    hi = flat.max(1).values[:, None, None]
+    return ((heat - lo) / (hi - lo).clamp(min=1e-12)).clamp(0, 1)
+
+
+def connected_region(binary: Tensor, seeds: Tensor,
+                     max_iters: Optional[int] = None) -> Tensor:
+    """The 8-connected component of ``binary`` that contains each seed.
+
+    Flood fill by repeated 3x3 max-pooling masked with ``binary``, batched
+    over images; it stops when no image's region grows any more. The seed
+    pixel always belongs to its region (even when ``binary`` is False
+    there).
+
+    Args:
+        binary (Tensor): (B, H, W) bool.
+        seeds (Tensor): (B,) flat indices ``y * W + x``.
+        max_iters (int, optional): Cap on the fill steps; ``H * W`` (enough
+            for any region) when None.
+
+    Returns:
+        Tensor: (B, H, W) bool regions.
+    """
+    num, height, width = binary.shape
+    allowed = binary.clone().flatten(1)
+    rows = torch.arange(num, device=binary.device)
+    allowed[rows, seeds] = True
+    allowed = allowed.view(num, 1, height, width).float()
+    region = torch.zeros_like(allowed).flatten(1)
+    region[rows, seeds] = 1.0
+    region = region.view_as(allowed)
+    max_iters = height * width if max_iters is None else int(max_iters)
+    for step in range(max_iters):
+        grown = F.max_pool2d(region, 3, stride=1, padding=1) * allowed
+        # checking convergence costs a device sync: do it every 4 steps
+        if step % 4 == 3 and torch.equal(grown, region):
+            break
+        region = grown
+    return region[:, 0] > 0
+
+
+def mask_to_boxes(mask: Tensor) -> Tensor:
+    """Bounding boxes ``x1y1x2y2`` (grid cells, exclusive end) of (B, H, W)
+    masks; an empty mask gives ``[0, 0, 0, 0]``."""
+    _, height, width = mask.shape
+    cols = mask.any(1)  # (B, W)
+    rows = mask.any(2)  # (B, H)
+    ar_w = torch.arange(width, device=mask.device)
+    ar_h = torch.arange(height, device=mask.device)
+    big = max(height, width) + 1
+    x1 = torch.where(cols, ar_w, big).min(1).values
+    x2 = torch.where(cols, ar_w, -1).max(1).values + 1
+    y1 = torch.where(rows, ar_h, big).min(1).values
+    y2 = torch.where(rows, ar_h, -1).max(1).values + 1
+    empty = ~cols.any(1)
+    boxes = torch.stack([x1, y1, x2, y2], 1).float()
+    return torch.where(empty[:, None], torch.zeros_like(boxes), boxes)
+
+
+def boxes_to_mask(boxes: Tensor, height: int, width: int) -> Tensor:
+    """(B, H, W) bool: grid cells whose centers lie in each (B, 4) box
+    (grid-cell coordinates)."""
+    xs = torch.arange(width, device=boxes.device, dtype=boxes.dtype) + 0.5
+    ys = torch.arange(height, device=boxes.device, dtype=boxes.dtype) + 0.5
+    in_x = (xs[None] >= boxes[:, 0:1]) & (xs[None] < boxes[:, 2:3])
+    in_y = (ys[None] >= boxes[:, 1:2]) & (ys[None] < boxes[:, 3:4])
+    return in_y[:, :, None] & in_x[:, None, :]
+
+
+@MODELS.register_module()
+class HeatMapProposer(nn.Module):
+    """Boxes from a feature map by center-suppressed sampling of its heat.
+
+    A module without parameters: the algorithm that owns it gives it a
+    feature map (for the end-to-end SoCo variant, the target network's C5
+    on V1) and gets boxes in that view's pixels. See the module docstring
+    for the steps; every choice is an argument.
+
+    Args:
+        num_boxes (int): K, boxes per image. Defaults to 4.
+        reduce (str): Channel reduction of the heat map, 'mean' or 'l2'.
+            Defaults to 'mean'.
+        map_size (int | tuple[int, int], optional): (H, W) grid the heat
+            map is resized to for sampling (one side for a square); the
+            feature map's own size when None. Boxes are in grid cells of
+            this map, scaled to image pixels. Defaults to 56 (V1 / 4 for a
+            224 view).
+        thresholds (Sequence[float]): Thresholds for the connected region;
+            each draw uses one, drawn uniformly. Defaults to (0.5, ).
+        threshold_mode (str): 'relative' (region where the heat is at least
+            ``t`` times the center's heat) or 'absolute' (heat >= ``t``).
+            Defaults to 'relative'.
+        num_draws (int, optional): Centers drawn per image; ``2 * num_boxes``
+            when None.
+        suppress (str): After a draw, zero the heat 'box' (inside the
+            candidate box scaled by ``suppress_scale`` about its center) or
+            'region' (exactly the connected region), or nothing ('none',
+            the ablation: independent draws). Defaults to 'box'.
+        suppress_scale (float): Scale of the suppressed box. Defaults to 1.
+        min_size (float, optional): Minimum box width and height in image
+            pixels (SoCo: 32 on ImageNet images). Defaults to None.
+        aspect_range (tuple[float, float], optional): ``w / h`` range.
+            Defaults to (1/3, 3) (SoCo).
+        area_ratio_range (tuple[float, float], optional):
+            ``sqrt(box area / image area)`` range (SoCo: (0.3, 0.8)).
+            Defaults to None.
+        max_fill_iters (int, optional): Cap on flood-fill steps.
+    """
+
+    def __init__(self,
+                 num_boxes: int = 4,
+                 reduce: str = 'mean',
+                 map_size: Union[int, Sequence[int], None] = 56,
+                 thresholds: Sequence[float] = (0.5, ),
+                 threshold_mode: str = 'relative',
+                 num_draws: Optional[int] = None,
+                 suppress: str = 'box',
+                 suppress_scale: float = 1.0,
+                 min_size: Optional[float] = None,
+                 aspect_range: Optional[Tuple[float, float]] = (1 / 3, 3),
+                 area_ratio_range: Optional[Tuple[float, float]] = None,
+                 max_fill_iters: Optional[int] = None) -> None:
+        super().__init__()
+        if num_boxes < 1:
+            raise ValueError(f'HeatMapProposer: num_boxes must be >= 1, got '
+                             f'{num_boxes}')
+        if reduce not in REDUCTIONS:
+            raise ValueError(f'HeatMapProposer: reduce must be one of '
+                             f'{REDUCTIONS}, got {reduce!r}')
+        if threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f'HeatMapProposer: threshold_mode must be one of '
+                             f'{THRESHOLD_MODES}, got {threshold_mode!r}')
+        if suppress not in SUPPRESSIONS:
+            raise ValueError(f'HeatMapProposer: suppress must be one of '
+                             f'{SUPPRESSIONS}, got {suppress!r}')
+        thresholds = tuple(float(t) for t in thresholds)
+        if not thresholds or not all(0 <= t <= 1 for t in thresholds):
+            raise ValueError(f'HeatMapProposer: thresholds must be a non-empty '
+                             f'list of values in [0, 1], got {thresholds}')
+        if suppress_scale <= 0:
+            raise ValueError(f'HeatMapProposer: suppress_scale must be > 0, '
+                             f'got {suppress_scale}')
+        if isinstance(map_size, int):
+            map_size = (map_size, map_size)
+        if map_size is not None and (len(map_size) != 2 or min(map_size) < 1):
+            raise ValueError(f'HeatMapProposer: map_size must be a positive '
+                             f'int or (H, W), got {map_size}')
+        self.num_boxes = int(num_boxes)
+        self.reduce = reduce
+        self.map_size = None if map_size is None else tuple(map_size)
+        self.thresholds = thresholds
+        self.threshold_mode = threshold_mode
+        self.num_draws = int(num_draws or 2 * num_boxes)
+        if self.num_draws < 1:
+            raise ValueError('HeatMapProposer: num_draws must be >= 1')
+        self.suppress = suppress
+        self.suppress_scale = float(suppress_scale)
+        self.min_size = min_size
+        self.aspect_range = aspect_range
+        self.area_ratio_range = area_ratio_range
+        self.max_fill_iters = max_fill_iters
+
+    def heat_map(self, feat: Tensor) -> Tensor:
+        """(B, C, h, w) features -> (B, H, W) heat in [0, 1] on the
+        sampling grid."""
+        return normalized_heat(feat, self.reduce, self.map_size)
+
+    def _region_mask(self, region: Optional[Tensor], scale: Tensor,
+                     height: int, width: int, num: int,
+                     device: torch.device) -> Tensor:
+        if region is None:
+            return torch.ones(num, height, width, dtype=torch.bool,
+                              device=device)
+        grid = region.to(device=device, dtype=torch.float32) / scale
+        mask = boxes_to_mask(grid, height, width)
+        # a region thinner than one cell still allows its nearest cell
+        centers = ((grid[:, 1] + grid[:, 3]) / 2).long().clamp(
+            0, height - 1) * width + ((grid[:, 0] + grid[:, 2]) / 2).long(
+            ).clamp(0, width - 1)
+        flat = mask.flatten(1)
+        flat[torch.arange(num, device=device), centers] = True
+        return flat.view(num, height, width)
+
+    @torch.no_grad()
+    def sample(self, heat: Tensor, img_wh: Tuple[float, float],
+               region: Optional[Tensor] = None,
+               generator: Optional[torch.Generator] = None
+               ) -> Tuple[Tensor, Tensor, Dict[str, Tensor]]:
+        """Center-suppressed sampling of ``num_boxes`` boxes per image.
+
+        Args:
+            heat (Tensor): (B, H, W) heat in [0, 1] (:meth:`heat_map`).
+            img_wh (tuple): ``(width, height)`` of the image the boxes are
+                for (the heat map spans the whole image).
+            region (Tensor, optional): (B, 4) x1y1x2y2 image-pixel region
+                per image; centers are drawn only inside it and the fallback
+                box is it.
+            generator (torch.Generator, optional): For the draws.
+
+        Returns:
+            tuple: ``boxes`` (B, K, 4) image pixels, ``valid`` (B, K) bool
+            (slot holds a box), and ``stats``: ``heat_boxes`` (mean boxes
+            per image from the heat), ``heat_fallback`` (fraction of images
+            given the fallback box).
+        """
+        num, height, width = heat.shape
+        device = heat.device
+        img_w, img_h = float(img_wh[0]), float(img_wh[1])
+        scale = torch.tensor([img_w / width, img_h / height] * 2,
+                             device=device)
+        rows = torch.arange(num, device=device)
+        allowed = self._region_mask(region, scale, height, width, num, device)
+        live = heat.clone().float() * allowed
+        thresholds = torch.tensor(self.thresholds, device=device)
+        boxes = heat.new_zeros(num, self.num_boxes, 4)
+        count = torch.zeros(num, dtype=torch.long, device=device)
+        for _ in range(self.num_draws):
+            flat = live.flatten(1)
+            exhausted = flat.sum(1) <= 1e-6
+            # exhausted rows draw uniformly in the allowed cells; their
+            # candidates are discarded below
+            probs = torch.where(exhausted[:, None], allowed.flatten(1).float(),
+                                flat)
+            seeds = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            pick = torch.randint(len(self.thresholds), (num, ),
+                                 generator=generator,
+                                 device=generator.device
+                                 if generator is not None else device)
+            thr = thresholds[pick.to(device)]
+            if self.threshold_mode == 'relative':
+                thr = thr * heat.flatten(1)[rows, seeds]
+            binary = heat >= thr[:, None, None]
+            regions = connected_region(binary, seeds, self.max_fill_iters)
+            cells = mask_to_boxes(regions)
+            cand = cells * scale
+            ok = ~exhausted
+            for mask in box_shape_masks(cand, (img_w, img_h), self.min_size,
+                                        self.aspect_range,
+                                        self.area_ratio_range).values():
+                ok &= mask
+            take = ok & (count < self.num_boxes)
+            slot = count.clamp(max=self.num_boxes - 1)
+            boxes[rows, slot] = torch.where(take[:, None], cand,
+                                            boxes[rows, slot])
+            count += take.long()
+            if self.suppress == 'region':
+                live = live.masked_fill(regions, 0.0)
+            elif self.suppress == 'box':
+                cx = (cells[:, 0] + cells[:, 2]) / 2
+                cy = (cells[:, 1] + cells[:, 3]) / 2
+                half_w = (cells[:, 2] - cells[:, 0]) * self.suppress_scale / 2
+                half_h = (cells[:, 3] - cells[:, 1]) * self.suppress_scale / 2
+                gone = boxes_to_mask(
+                    torch.stack([cx - half_w, cy - half_h, cx + half_w,
+                                 cy + half_h], 1), height, width) | regions
+                live = live.masked_fill(gone, 0.0)
+            # 'none' (ablation): the next draw is independent of this one
+            if bool((count >= self.num_boxes).all()):
+                break
+        valid = torch.arange(self.num_boxes, device=device)[None] < count[:,
+                                                                         None]
+        fallback = count == 0
+        if region is None:
+            whole = heat.new_tensor([0.0, 0.0, img_w, img_h]).expand(num, 4)
+        else:
+            whole = region.to(heat)
+        boxes[:, 0] = torch.where(fallback[:, None], whole, boxes[:, 0])
+        valid[:, 0] = True
+        stats = dict(heat_boxes=count.float().mean(),
+                     heat_fallback=fallback.float().mean())
+        return boxes, valid, stats
+
+    def forward(self, feat: Tensor, img_wh: Tuple[float, float],
+                region: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None
+                ) -> Tuple[Tensor, Tensor, Dict[str, Tensor]]:
+        """:meth:`heat_map` then :meth:`sample`."""
+        return self.sample(self.heat_map(feat), img_wh, region, generator)
+
+    def extra_repr(self) -> str:
+        return (f'num_boxes={self.num_boxes}, reduce={self.reduce!r}, '
+                f'map_size={self.map_size}, thresholds={self.thresholds}, '
+                f'threshold_mode={self.threshold_mode!r}, '
+                f'num_draws={self.num_draws}, suppress={self.suppress!r}, '
+                f'suppress_scale={self.suppress_scale}, '
+                f'min_size={self.min_size}, '
+                f'aspect_range={self.aspect_range}, '
+                f'area_ratio_range={self.area_ratio_range}')
+
+
+
+__all__ = ['HeatMapProposer', 'normalized_heat', 'connected_region',
+           'mask_to_boxes', 'boxes_to_mask']
