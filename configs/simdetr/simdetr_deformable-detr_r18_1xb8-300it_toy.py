@@ -1,0 +1,50 @@
+# SimDETR on the toy data: stock Deformable DETR (tiny, configs/simdetr/
+# _base_/) trained on the pseudo-labels of stages A+B
+# (tools/detr_pretrain/make_proposals.py + cluster_pseudo_labels.py) with
+# two self-training rounds (SelfTrainingHook relabels the images at 150 it).
+# Run by tools/detr_pretrain/run_toy_pipeline.py, which sets ann_file.
+_base_ = './_base_/deformable-detr_r18_toy.py'
+
+num_classes = 16  # [ours] toy K (paper: 256)
+metainfo = dict(classes=tuple(f'cluster_{k:03d}' for k in range(num_classes)))
+ann_file = 'simdetr/pseudo_labels_k16.json'
+img_prefix = 'unlabeled/'
+
+model = dict(bbox_head=dict(num_classes=num_classes))
+train_dataloader = dict(
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(metainfo=metainfo, ann_file=ann_file,
+                 data_prefix=dict(img=img_prefix)))
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+test_dataloader = None
+test_cfg = None
+test_evaluator = None
+
+max_iters = 300
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20)
+]
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
+                    max_keep_ckpts=1))
+log_processor = dict(by_epoch=False)
+
+# Stage D: relabel with the detector every `interval` iterations.
+custom_hooks = [
+    dict(type='SelfTrainingHook',
+         interval=150,
+         num_rounds=2,
+         score_thr=0.3,
+         nms_iou=0.5,
+         max_per_img=30,
+         recluster=False,
+         label_dataloader=dict(
+             batch_size=16,
+             num_workers=0,
+             sampler=dict(type='DefaultSampler', shuffle=False),
+             dataset=dict(type='CocoDataset', metainfo=metainfo,
+                          pipeline={{_base_.test_pipeline}})))
+]

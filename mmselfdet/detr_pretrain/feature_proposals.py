@@ -1,0 +1,158 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Files of feature-cluster proposals (stage A output).
+
+``tools/detr_pretrain/make_proposals.py`` writes, for ``--out X.json``:
+
+* ``X.json``: a proposal file of :mod:`mmselfdet.datasets.proposals`
+  (boxes + coherence scores; readable by ``UnlabeledDataset``,
+  ``tools/eval_proposals.py`` and the browsers); its ``info`` names the
+  feature file and its shape;
+* ``X.features.npy``: float32 ``(P, C)``, row ``i`` the pooled feature of
+  ``proposals[i]`` of the json, in file order (images by id, boxes by
+  descending score). Plain ``.npy``, loaded with ``allow_pickle=False``.
+* ``X.shards/``: work in progress, one ``NNNNN.json`` + ``NNNNN.npy`` pair
+  per chunk of images; a chunk whose json exists is done, so an
+  interrupted run resumes by skipping it.
+"""
+import glob
+import json
+import os
+import os.path as osp
+from typing import Any, Dict, List, Mapping, Sequence, Set, Tuple
+
+import numpy as np
+
+from mmselfdet.datasets.proposals import save_proposal_file
+
+__all__ = ['features_path', 'shard_dir', 'write_shard', 'done_shards',
+           'merge_shards', 'load_feature_proposals']
+
+
+def features_path(json_path: str) -> str:
+    """``X.json`` -> ``X.features.npy``."""
+    return osp.splitext(json_path)[0] + '.features.npy'
+
+
+def shard_dir(json_path: str) -> str:
+    """``X.json`` -> ``X.shards``."""
+    return osp.splitext(json_path)[0] + '.shards'
+
+
+def _atomic_save_npy(path: str, arr: np.ndarray) -> None:
+    tmp = f'{path}.tmp-{os.getpid()}.npy'
+    np.save(tmp, arr, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def write_shard(directory: str, index: int, images: Sequence[Mapping],
+                results: Sequence[Mapping[str, np.ndarray]]) -> None:
+    """Write one chunk: the features first, the json (the 'done' mark) last.
+
+    Args:
+        directory (str): The shard folder.
+        index (int): Chunk index.
+        images (Sequence[dict]): ``id``, ``file_name``, ``width``,
+            ``height`` per image.
+        results (Sequence[dict]): Per image ``bboxes`` (M, 4), ``scores``
+            (M,) and ``feats`` (M, C), numpy, best first.
+    """
+    os.makedirs(directory, exist_ok=True)
+    feats = [np.asarray(r['feats'], np.float32) for r in results]
+    dims = {f.shape[1] for f in feats if len(f)}
+    dim = dims.pop() if dims else 0
+    arr = (np.concatenate([f for f in feats if len(f)]) if dim else
+           np.zeros((0, 0), np.float32))
+    base = osp.join(directory, f'{index:05d}')
+    _atomic_save_npy(base + '.npy', arr)
+    entries = [
+        dict(image=dict(im), bboxes=np.asarray(r['bboxes']).tolist(),
+             scores=np.asarray(r['scores']).tolist())
+        for im, r in zip(images, results)
+    ]
+    tmp = f'{base}.json.tmp-{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(dict(dim=dim, entries=entries), f)
+    os.replace(tmp, base + '.json')
+
+
+def done_shards(directory: str) -> Set[int]:
+    """Indices of the finished chunks in ``directory``."""
+    return {int(osp.basename(p)[:5])
+            for p in glob.glob(osp.join(directory, '[0-9]' * 5 + '.json'))}
+
+
+def merge_shards(directory: str, out_json: str,
+                 info: Mapping[str, Any]) -> Dict[str, int]:
+    """Merge every chunk into ``out_json`` + its feature file.
+
+    Returns:
+        dict: ``images``, ``proposals``, ``feature_dim``.
+    """
+    images: List[dict] = []
+    by_id: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+    feats_by_id: Dict[int, np.ndarray] = {}
+    dim = 0
+    for idx in sorted(done_shards(directory)):
+        base = osp.join(directory, f'{idx:05d}')
+        with open(base + '.json') as f:
+            shard = json.load(f)
+        arr = np.load(base + '.npy', allow_pickle=False)
+        row = 0
+        for e in shard['entries']:
+            n = len(e['bboxes'])
+            img_id = int(e['image']['id'])
+            images.append(e['image'])
+            by_id[img_id] = (np.asarray(e['bboxes'], np.float64).reshape(-1, 4),
+                             np.asarray(e['scores'], np.float64))
+            feats_by_id[img_id] = arr[row:row + n]
+            row += n
+        if row != len(arr):
+            raise ValueError(f'shard {base}: {row} boxes but {len(arr)} '
+                             'feature rows (delete the shard to redo it)')
+        dim = dim or shard['dim']
+    if not images:
+        raise ValueError(f'no finished shard in "{directory}"')
+    order = sorted(by_id)
+    for img_id in order:  # the file's order: by id, descending score
+        b, s = by_id[img_id]
+        o = np.argsort(-s, kind='stable')
+        by_id[img_id] = (b[o], s[o])
+        feats_by_id[img_id] = feats_by_id[img_id][o]
+    chunks = [feats_by_id[i] for i in order if len(feats_by_id[i])]
+    feats = (np.concatenate(chunks).astype(np.float32) if chunks else
+             np.zeros((0, dim), np.float32))
+    npy = features_path(out_json)
+    info = dict(info, features_file=osp.basename(npy),
+                feature_shape=list(feats.shape))
+    _atomic_save_npy(npy, feats)
+    save_proposal_file(out_json, images,
+                       {i: dict(bboxes=by_id[i][0], scores=by_id[i][1])
+                        for i in order}, info)
+    return dict(images=len(images), proposals=len(feats), feature_dim=dim)
+
+
+def load_feature_proposals(json_path: str) -> Tuple[dict, np.ndarray]:
+    """The raw proposal json (``images``, ``proposals``, ``info``) and its
+    aligned features, checked for agreement.
+
+    Raises:
+        FileNotFoundError: The json or its feature file is missing.
+        ValueError: The counts disagree (the files belong to other runs).
+    """
+    if not osp.isfile(json_path):
+        raise FileNotFoundError(f'proposal file "{json_path}" does not exist')
+    with open(json_path) as f:
+        obj = json.load(f)
+    name = obj.get('info', {}).get('features_file')
+    if not name:
+        raise KeyError(f'"{json_path}" has no info.features_file: not written '
+                       'by tools/detr_pretrain/make_proposals.py')
+    npy = osp.join(osp.dirname(json_path), name)
+    if not osp.isfile(npy):
+        raise FileNotFoundError(f'feature file "{npy}" of "{json_path}" does '
+                                'not exist')
+    feats = np.load(npy, allow_pickle=False)
+    if len(feats) != len(obj['proposals']):
+        raise ValueError(f'"{json_path}" has {len(obj["proposals"])} proposals '
+                         f'but "{npy}" has {len(feats)} feature rows')
+    return obj, feats

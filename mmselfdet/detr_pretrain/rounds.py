@@ -1,0 +1,161 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Self-training rounds: from a detector's predictions to the next labels.
+
+:func:`select_predictions` keeps the confident predictions of one image;
+:func:`pseudo_labels_from_proposals` turns a stage-A proposal file into
+stage B's COCO json; :func:`write_round` writes a round's json. The hook
+that runs them inside training is
+:class:`mmselfdet.engine.self_training.SelfTrainingHook`.
+"""
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .coco import cluster_class_names, write_coco_json
+from .feature_proposals import load_feature_proposals
+from .pseudo_labels import cluster_features
+
+__all__ = ['select_predictions', 'pseudo_labels_from_proposals',
+           'write_round', 'round_file']
+
+
+def round_file(work_dir: str, round_idx: int) -> str:
+    """Where round ``round_idx``'s labels live: ``work_dir/self_training/
+    round_NN.json``."""
+    import os.path as osp
+    return osp.join(work_dir, 'self_training', f'round_{round_idx:02d}.json')
+
+
+def select_predictions(bboxes: torch.Tensor,
+                       scores: torch.Tensor,
+                       labels: torch.Tensor,
+                       score_thr: float = 0.3,
+                       nms_iou: Optional[float] = 0.5,
+                       max_per_img: Optional[int] = 30,
+                       class_agnostic: bool = True
+                       ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Confident predictions of one image: score threshold, NMS, top-k.
+
+    Args:
+        bboxes (Tensor): (N, 4) x1y1x2y2.
+        scores (Tensor): (N,).
+        labels (Tensor): (N,) class ids.
+        score_thr (float): Keep ``score >= score_thr``. Defaults to 0.3.
+        nms_iou (float, optional): NMS IoU; None switches it off.
+        max_per_img (int, optional): Keep the best this many.
+        class_agnostic (bool): NMS across classes (a region is one
+            pseudo-object whatever its cluster). Defaults to True.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: kept boxes, scores, labels, best
+        first.
+    """
+    keep = scores >= score_thr
+    bboxes, scores, labels = bboxes[keep], scores[keep], labels[keep]
+    if nms_iou is not None and len(bboxes) > 1:
+        from mmcv.ops import batched_nms
+        idxs = torch.zeros_like(labels) if class_agnostic else labels
+        _, inds = batched_nms(bboxes.float(), scores.float(), idxs,
+                              dict(iou_threshold=float(nms_iou)))
+        bboxes, scores, labels = bboxes[inds], scores[inds], labels[inds]
+    else:
+        order = torch.argsort(scores, descending=True, stable=True)
+        bboxes, scores, labels = bboxes[order], scores[order], labels[order]
+    if max_per_img is not None:
+        bboxes, scores = bboxes[:max_per_img], scores[:max_per_img]
+        labels = labels[:max_per_img]
+    return bboxes, scores, labels
+
+
+def pseudo_labels_from_proposals(proposal_json: str,
+                                 out: str,
+                                 num_classes: int = 256,
+                                 seed: int = 0,
+                                 max_per_img: Optional[int] = None,
+                                 batch_size: int = 4096,
+                                 normalize: bool = True) -> Dict[str, Any]:
+    """Stage B: cluster all box features and write the COCO json.
+
+    Args:
+        proposal_json (str): Stage A output (with its feature file).
+        out (str): COCO json to write.
+        num_classes (int): K. Defaults to 256.
+        seed (int): k-means seed. Defaults to 0.
+        max_per_img (int, optional): Keep the best boxes of an image only
+            (all boxes are clustered). Defaults to None (all).
+        batch_size (int): MiniBatchKMeans batch. Defaults to 4096.
+        normalize (bool): Cosine geometry. Defaults to True.
+
+    Returns:
+        dict: Counts (images, annotations, images_without_boxes) and the
+        size of the largest / smallest used cluster.
+    """
+    obj, feats = load_feature_proposals(proposal_json)
+    if len(feats) == 0:
+        raise ValueError(f'"{proposal_json}" holds no proposal to cluster')
+    labels, _ = cluster_features(feats, num_classes, seed=seed,
+                                 batch_size=batch_size, normalize=normalize)
+    per_img: Dict[int, list] = {}
+    for p, lab in zip(obj['proposals'], labels.tolist()):
+        per_img.setdefault(p['image_id'], []).append((p, lab))
+    boxes = {}
+    for img_id, items in per_img.items():
+        items = items[:max_per_img] if max_per_img else items
+        b = np.asarray([p['bbox'] for p, _ in items], np.float64)
+        b[:, 2:] += b[:, :2]
+        boxes[img_id] = (b, np.asarray([lab for _, lab in items]),
+                         np.asarray([p['score'] for p, _ in items]))
+    sizes = np.bincount(labels, minlength=num_classes)
+    counts = write_coco_json(
+        out, obj['images'], boxes, cluster_class_names(num_classes),
+        info=dict(source='feature_clusters', proposal_file=proposal_json,
+                  num_classes=num_classes, seed=seed,
+                  max_per_img=max_per_img, round=0))
+    return dict(counts, used_clusters=int((sizes > 0).sum()),
+                largest_cluster=int(sizes.max()),
+                smallest_used_cluster=int(sizes[sizes > 0].min()))
+
+
+def write_round(path: str, images: Sequence[Mapping],
+                predictions: Mapping[int, Tuple[np.ndarray, np.ndarray,
+                                                np.ndarray]],
+                class_names: Sequence[str],
+                round_idx: int,
+                feats: Optional[Mapping[int, np.ndarray]] = None,
+                recluster_seed: int = 0,
+                info: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Write the labels of round ``round_idx`` from kept predictions.
+
+    Args:
+        path (str): Output COCO json.
+        images (Sequence[dict]): Every image of the training set.
+        predictions (Mapping): image id -> (bboxes, labels, scores), numpy.
+        class_names (Sequence[str]): The categories (unchanged).
+        round_idx (int): The round these labels train.
+        feats (Mapping, optional): image id -> (N, C) box features; when
+            given, the labels are replaced by a fresh k-means over all of
+            them with ``len(class_names)`` clusters (re-clustering); images
+            absent from it keep their labels.
+        recluster_seed (int): Seed of that k-means.
+        info (dict, optional): Extra provenance.
+
+    Returns:
+        dict: Counts of :func:`write_coco_json`.
+    """
+    predictions = dict(predictions)
+    if feats is not None:
+        ids = [i for i in sorted(predictions)
+               if len(predictions[i][0]) and i in feats]
+        if ids:
+            allf = np.concatenate([feats[i] for i in ids])
+            labels, _ = cluster_features(allf, len(class_names),
+                                         seed=recluster_seed)
+            start = 0
+            for i in ids:
+                b, _, s = predictions[i]
+                predictions[i] = (b, labels[start:start + len(b)], s)
+                start += len(b)
+    return write_coco_json(path, images, predictions, class_names,
+                           info=dict(info or {}, round=round_idx,
+                                     reclustered=feats is not None))
