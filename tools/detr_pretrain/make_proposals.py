@@ -38,7 +38,8 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='output proposal json')
     p.add_argument('--checkpoint', help='backbone checkpoint: a pretraining '
                    'checkpoint or an export (keys "backbone.*"), or a bare '
-                   'backbone state dict; random init when omitted')
+                   'backbone state dict; random init (seeded by --seed) '
+                   'when omitted')
     p.add_argument('--arch', default='resnet50',
                    choices=['resnet18', 'resnet34', 'resnet50', 'resnet101'])
     p.add_argument('--stage', type=int, default=3,
@@ -69,13 +70,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def build_backbone(arch: str, stage: int, checkpoint, device):
+def build_backbone(arch: str, stage: int, checkpoint, device, seed=0):
     """A stock mmdet ResNet returning stage ``stage``, with the checkpoint's
     ``backbone.*`` weights (loaded with ``weights_only=True``)."""
     from mmdet.registry import MODELS
 
     from mmselfdet.export.transfer import load_checkpoint_file
     depth = int(arch.replace('resnet', ''))
+    torch.manual_seed(seed)  # a random-init backbone is the same on resume
     backbone = MODELS.build(dict(type='ResNet', depth=depth,
                                  out_indices=(stage, ), norm_eval=True,
                                  init_cfg=None))
@@ -145,7 +147,7 @@ def main(argv=None):
         nms_iou=args.nms_iou, max_per_img=args.max_per_img, seed=args.seed)
     if todo:
         backbone = build_backbone(args.arch, args.stage, args.checkpoint,
-                                  device)
+                                  device, args.seed)
         prep = DetDataPreprocessor(mean=[123.675, 116.28, 103.53],
                                    std=[58.395, 57.12, 57.375],
                                    bgr_to_rgb=True,

@@ -1,0 +1,133 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Stages A-D on tiny toy data: tools/detr_pretrain/make_proposals.py
+(resume), cluster_pseudo_labels.py, and SelfTrainingHook
+(mmselfdet/engine/self_training.py) inside a real Runner with resume."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+from ..utils import REPO
+
+TOY_CFG = osp.join(REPO, 'configs', 'simdetr',
+                   'simdetr_deformable-detr_r18_1xb8-300it_toy.py')
+
+
+def _tool(name):
+    modname = f'_detr_tool_{name}'
+    spec = importlib.util.spec_from_file_location(
+        modname, osp.join(REPO, 'tools', 'detr_pretrain', f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _stage_a_args(toy_root, out):
+    return [osp.join(toy_root, 'annotations', 'train.json'), '--img-root',
+            osp.join(toy_root, 'train'), '--arch', 'resnet18', '--stage', '1',
+            '--img-scale', '64', '64', '--out', out, '--shard-size', '8',
+            '--batch-size', '4', '--workers', '0', '--no-progress',
+            '--device', 'cpu']
+
+
+@pytest.fixture(scope='module')
+def pseudo_json(toy_root, tmp_path_factory):
+    d = str(tmp_path_factory.mktemp('simdetr'))
+    props = osp.join(d, 'props.json')
+    stats = _tool('make_proposals').main(_stage_a_args(toy_root, props))
+    assert stats['images'] == 16 and stats['proposals'] > 16
+    out = osp.join(d, 'pseudo_k4.json')
+    _tool('cluster_pseudo_labels').main([props, '--num-classes', '4',
+                                         '--out', out])
+    return out
+
+
+def test_make_proposals_resumes_from_shards(pseudo_json, toy_root, capsys):
+    d = osp.dirname(pseudo_json)
+    props = osp.join(d, 'props.json')
+    before = open(props).read()
+    feats_before = open(osp.join(d, 'props.features.npy'), 'rb').read()
+    os.remove(osp.join(d, 'props.shards', '00001.json'))
+    _tool('make_proposals').main(_stage_a_args(toy_root, props))
+    assert '1 done, 1 to do' in capsys.readouterr().out
+    assert open(props).read() == before
+    assert open(osp.join(d, 'props.features.npy'), 'rb').read() == \
+        feats_before
+
+
+def _cfg(pseudo_json, toy_root, work_dir, max_iters):
+    from mmengine.config import Config
+    cfg = Config.fromfile(TOY_CFG)
+    cfg.work_dir = work_dir
+    num_classes = 4
+    classes = tuple(f'cluster_{k:03d}' for k in range(num_classes))
+    cfg.model.num_queries = 5
+    cfg.model.bbox_head.num_classes = num_classes
+    cfg.model.test_cfg.max_per_img = 5
+    ds = cfg.train_dataloader.dataset
+    ds.update(ann_file=pseudo_json, data_root='', metainfo=dict(
+        classes=classes), data_prefix=dict(img=osp.join(toy_root, 'train/')))
+    for t in ds.pipeline + cfg.custom_hooks[0].label_dataloader.dataset.pipeline:
+        if t['type'] == 'Resize':
+            t['scale'] = (64, 64)
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg.max_iters = max_iters
+    cfg.default_hooks.checkpoint.interval = 3
+    cfg.default_hooks.logger.interval = 1
+    hook = cfg.custom_hooks[0]
+    hook.update(interval=2, num_rounds=3, score_thr=0.0, max_per_img=3)
+    hook.label_dataloader.batch_size = 8
+    hook.label_dataloader.dataset.metainfo = dict(classes=classes)
+    return cfg
+
+
+def _hook(runner):
+    from mmselfdet.engine import SelfTrainingHook
+    return next(h for h in runner.hooks if isinstance(h, SelfTrainingHook))
+
+
+def test_self_training_rounds_and_resume_mid_round(pseudo_json, toy_root,
+                                                    tmp_path):
+    from mmdet.datasets import CocoDataset
+    from mmengine.runner import Runner
+    torch.manual_seed(0)
+    run1 = str(tmp_path / 'run1')
+    runner = Runner.from_cfg(_cfg(pseudo_json, toy_root, run1, 3))
+    runner.train()
+    r1 = osp.join(run1, 'self_training', 'round_01.json')
+    assert _hook(runner).round == 1
+    assert runner.train_dataloader.dataset.ann_file == r1
+    # the round's json is a COCO file mmdet loads, boxes on every image
+    obj = json.load(open(r1))
+    assert obj['info']['round'] == 1 and len(obj['images']) == 16
+    assert {a['image_id'] for a in obj['annotations']} == {
+        im['id'] for im in obj['images']}
+    ds = CocoDataset(ann_file=r1, metainfo=dict(
+        classes=tuple(c['name'] for c in obj['categories'])),
+        data_prefix=dict(img=osp.join(toy_root, 'train/')),
+        filter_cfg=dict(filter_empty_gt=False), pipeline=[])
+    assert len(ds) == 16 and all(len(ds[i]['instances']) <= 3
+                                 for i in range(16))
+    ckpt = torch.load(osp.join(run1, 'iter_3.pth'), map_location='cpu',
+                      weights_only=True)
+    assert ckpt['meta']['self_training'] == dict(round=1, ann_file=r1)
+
+    # resume mid-round 1 (iteration 3 of rounds at 2, 4): continues round 1
+    # on round 1's labels and relabels only at iteration 4
+    run2 = str(tmp_path / 'run2')
+    cfg = _cfg(pseudo_json, toy_root, run2, 5)
+    cfg.resume = True
+    cfg.load_from = osp.join(run1, 'iter_3.pth')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hook = _hook(runner)
+    assert runner.iter == 5 and hook.round == 2
+    assert not osp.exists(osp.join(run2, 'self_training', 'round_01.json'))
+    r2 = osp.join(run2, 'self_training', 'round_02.json')
+    assert json.load(open(r2))['info']['previous'] == r1
+    assert runner.train_dataloader.dataset.ann_file == r2

@@ -1,0 +1,142 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Stage B and COCO writing (mmselfdet/detr_pretrain/pseudo_labels.py,
+coco.py, feature_proposals.py, rounds.py)."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from mmselfdet.detr_pretrain import (cluster_class_names, cluster_features,
+                                     load_feature_proposals, merge_shards,
+                                     proposals_to_coco,
+                                     pseudo_labels_from_proposals,
+                                     select_predictions, write_coco_json,
+                                     write_shard)
+
+
+def blobs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.eye(8, dtype=np.float32)[:4] * 5
+    sizes = [n // 2, n // 4, n // 8, n - n // 2 - n // 4 - n // 8]
+    x = np.concatenate([c + 0.1 * rng.standard_normal((s, 8))
+                        for c, s in zip(centres, sizes)])
+    return x.astype(np.float32), np.repeat(np.arange(4), sizes)
+
+
+def test_kmeans_ids_are_stable_and_canonical():
+    x, truth = blobs()
+    a, ca = cluster_features(x, 4, seed=0, normalize=False)
+    b, cb = cluster_features(x, 4, seed=0, normalize=False)
+    assert np.array_equal(a, b) and np.array_equal(ca, cb)
+    # id 0 is the largest cluster, ids follow the size order
+    assert np.array_equal(np.bincount(a), np.sort(np.bincount(truth))[::-1])
+    # the partition is the true one
+    for k in range(4):
+        assert len(set(truth[a == k])) == 1
+    # another seed finds the same clusters under the same canonical ids
+    c, _ = cluster_features(x, 4, seed=1, normalize=False)
+    assert np.array_equal(a, c)
+
+
+def test_kmeans_bad_input_and_small_sets():
+    with pytest.raises(ValueError, match='non-empty'):
+        cluster_features(np.zeros((0, 4)), 2)
+    with pytest.raises(ValueError, match='non-finite'):
+        cluster_features(np.full((3, 2), np.nan), 2)
+    x = np.repeat(np.eye(3, dtype=np.float32), 2, axis=0)
+    with pytest.warns(UserWarning, match='using K=3'):
+        labels, centres = cluster_features(x, 8)
+    assert len(centres) == 3 and set(labels) == {0, 1, 2}
+
+
+def test_coco_json_loads_in_mmdet(tmp_path):
+    from mmdet.datasets import CocoDataset
+    images = [dict(id=1, file_name='a.jpg', width=64, height=48),
+              dict(id=2, file_name='b.jpg', width=64, height=48)]
+    names = cluster_class_names(3)
+    path = str(tmp_path / 'p.json')
+    counts = write_coco_json(path, images, {
+        1: (np.array([[1, 2, 11, 22], [0, 0, 30, 40]]), np.array([2, 0]),
+            np.array([0.9, 0.5]))
+    }, names)
+    assert counts == dict(images=2, annotations=2, images_without_boxes=1)
+    ds = CocoDataset(ann_file=path, metainfo=dict(classes=names),
+                     data_prefix=dict(img=str(tmp_path)),
+                     filter_cfg=dict(filter_empty_gt=False), pipeline=[],
+                     test_mode=False)
+    assert len(ds) == 2
+    inst = ds[0]['instances']
+    assert [i['bbox_label'] for i in inst] == [2, 0]
+    assert inst[0]['bbox'] == [1, 2, 11, 22]
+    with pytest.raises(ValueError, match='labels must lie'):
+        write_coco_json(path, images, {1: (np.zeros((1, 4)), np.array([3]),
+                                           np.ones(1))}, names)
+    with pytest.raises(ValueError, match='not in images'):
+        write_coco_json(path, images, {9: (np.zeros((0, 4)), [], [])}, names)
+
+
+def _stage_a_files(tmp_path):
+    """Two shards of two images each, written out of id order."""
+    d = str(tmp_path / 'p.shards')
+    rng = np.random.default_rng(0)
+
+    def res(n, off):
+        return dict(bboxes=np.tile([[0, 0, 10, 10]], (n, 1)) + off,
+                    scores=np.linspace(0.9, 0.1, n) if n else np.zeros(0),
+                    feats=rng.standard_normal((n, 4)).astype(np.float32))
+
+    ims = [dict(id=i, file_name=f'{i}.jpg', width=50, height=50)
+           for i in (3, 4, 1, 2)]
+    r = [res(3, 0), res(0, 0), res(2, 5), res(4, 1)]
+    write_shard(d, 1, ims[:2], r[:2])
+    write_shard(d, 0, ims[2:], r[2:])
+    out = str(tmp_path / 'p.json')
+    merge_shards(d, out, info=dict(algorithm='test'))
+    return out, dict(zip([3, 4, 1, 2], r))
+
+
+def test_shards_merge_aligned(tmp_path):
+    out, by_id = _stage_a_files(tmp_path)
+    obj, feats = load_feature_proposals(out)
+    assert [im['id'] for im in obj['images']] == [1, 2, 3, 4]
+    expect = np.concatenate([by_id[i]['feats'] for i in (1, 2, 3)])
+    assert np.array_equal(feats, expect)
+    assert [p['image_id'] for p in obj['proposals']] == [1] * 2 + [2] * 4 + \
+        [3] * 3
+    np.save(osp.join(tmp_path, 'p.features.npy'), feats[:-1])
+    with pytest.raises(ValueError, match='feature rows'):
+        load_feature_proposals(out)
+
+
+def test_stage_b_and_detreg_json(tmp_path):
+    out, _ = _stage_a_files(tmp_path)
+    coco = str(tmp_path / 'pseudo.json')
+    stats = pseudo_labels_from_proposals(out, coco, num_classes=2)
+    assert stats['annotations'] == 9 and stats['images_without_boxes'] == 1
+    obj = json.load(open(coco))
+    assert [c['name'] for c in obj['categories']] == ['cluster_000',
+                                                      'cluster_001']
+    assert {a['category_id'] for a in obj['annotations']} == {0, 1}
+    ss = str(tmp_path / 'ss.json')
+    proposals_to_coco(out, ss, topk=2)
+    obj = json.load(open(ss))
+    assert len(obj['annotations']) == 6
+    assert obj['categories'] == [dict(id=0, name='object')]
+
+
+def test_select_predictions():
+    b = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 11], [20, 20, 30, 30],
+                      [40, 40, 50, 50]], dtype=torch.float)
+    s = torch.tensor([0.9, 0.8, 0.7, 0.1])
+    lab = torch.tensor([0, 1, 1, 0])
+    kb, ks, kl = select_predictions(b, s, lab, score_thr=0.3, nms_iou=0.5)
+    assert ks.tolist() == pytest.approx([0.9, 0.7])
+    assert kl.tolist() == [0, 1]
+    _, ks, _ = select_predictions(b, s, lab, score_thr=0.3, nms_iou=0.5,
+                                  class_agnostic=False)
+    assert len(ks) == 3
+    _, ks, _ = select_predictions(b, s, lab, score_thr=0.0, nms_iou=None,
+                                  max_per_img=2)
+    assert ks.tolist() == pytest.approx([0.9, 0.8])
