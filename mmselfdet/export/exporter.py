@@ -4,6 +4,7 @@
 checkpoint -> transfer set in mmdet names -> key report against the
 downstream detector -> rename for the target -> file.
 """
+import copy
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -14,7 +15,7 @@ from .targets import (RESNET_LAYERS, TARGETS, convert_keys, save_target,
                       torchvision_resnet_keys)
 from .transfer import (excluded_prefixes, export_state_dict, format_key_report,
                        key_report, load_checkpoint_file, method_of,
-                       transfer_set)
+                       move_res5_to_roi_head, transfer_set)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -45,7 +46,8 @@ def build_state_dict(cfg) -> Dict[str, Tensor]:
 
     from mmselfdet.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    return MODELS.build(cfg.model).state_dict()
+    # deep copy: some detectors (DeformableDETR) write into their config
+    return MODELS.build(copy.deepcopy(cfg.model)).state_dict()
 
 
 def resnet_depth_of(keys: Sequence[str]) -> int:
@@ -134,8 +136,14 @@ def export_checkpoint(checkpoint: str,
         f'({", ".join(f"{s}* -> {d}*" for s, d in pairs)})'
         + (f', leaving out {skip}' if skip else ''))
 
-    rep = key_report(exported, build_state_dict(cfg), [d for _, d in pairs],
-                     skip)
+    target_sd = build_state_dict(cfg)
+    prefixes = [d for _, d in pairs]
+    exported, moved = move_res5_to_roi_head(exported, target_sd)
+    if moved:
+        prefixes.append('roi_head.shared_head.')
+        log(f'C4 detector: {moved} backbone.layer4.* tensors go to its RoI '
+            'head (roi_head.shared_head.layer4.*)')
+    rep = key_report(exported, target_sd, prefixes, skip)
     log(f'matched {len(rep["matched"])}/{len(exported)} exported keys '
         f'against {osp.basename(downstream_config)}')
     for line in format_key_report(rep, show_keys):

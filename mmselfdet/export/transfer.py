@@ -151,6 +151,34 @@ def export_state_dict(state_dict: Dict[str, Tensor],
     return out
 
 
+def move_res5_to_roi_head(exported: Dict[str, Tensor],
+                          target: Dict[str, Tensor]
+                          ) -> Tuple['OrderedDict[str, Tensor]', int]:
+    """Fit a full-ResNet export to a C4 detector.
+
+    A C4 detector (mmdet's Faster / Mask R-CNN C4) keeps res2-res4 in its
+    backbone and runs res5 as the RoI head (``roi_head.shared_head.layer4``).
+    A pretrained ResNet's ``backbone.layer4.*`` belongs there, as
+    detectron2's C4 models take ``res5`` into ``roi_heads.res5``.
+
+    Returns:
+        The export with ``backbone.layer4.*`` renamed when ``target`` has
+        ``roi_head.shared_head.layer4.*`` and no ``backbone.layer4.*``, and
+        the number of tensors moved.
+    """
+    src, dst = 'backbone.layer4.', 'roi_head.shared_head.layer4.'
+    if any(k.startswith(src) for k in target) or \
+            not any(k.startswith(dst) for k in target):
+        return OrderedDict(exported), 0
+    out: 'OrderedDict[str, Tensor]' = OrderedDict()
+    moved = 0
+    for k, v in exported.items():
+        if k.startswith(src):
+            k, moved = dst + k[len(src):], moved + 1
+        out[k] = v
+    return out, moved
+
+
 def module_of(key: str) -> str:
     """The module a key is reported under: its first name, or the first two
     for ``roi_head`` (``roi_head.bbox_head``, ``roi_head.shared_head``)."""

@@ -62,7 +62,7 @@ def toy_options(cfg, toy_root: str, factor: float = 0.1,
     }
     train_cfg = cfg.model.get('train_cfg') or {}
     if 'rcnn' in train_cfg:  # R-CNNs: fewer RoIs (the heads dominate on CPU)
-        opts['model.train_cfg.rcnn.sampler.num'] = 32
+        opts['model.train_cfg.rcnn.sampler.num'] = 8
         opts['model.train_cfg.rpn_proposal.nms_pre'] = 200
         opts['model.train_cfg.rpn_proposal.max_per_img'] = 64
     return opts

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmselfdet.export import (load_detectron2_pkl, mmdet_key_to_detectron2,
-                              torchvision_resnet_keys)
+                              module_of, torchvision_resnet_keys)
 from mmselfdet.export.exporter import ExportError, export_checkpoint
 from ..utils import REPO
 from .conftest import fixed_keys
@@ -127,12 +127,17 @@ def test_detectron2_refuses_what_it_cannot_name():
 def test_strict_turns_a_mismatch_into_an_error(insloc_fpn_ckpt, tmp_path):
     path, _ = insloc_fpn_ckpt
     out = str(tmp_path / 'x.pth')
-    # the FPN export into a C4 detector: neck / box-head keys unexpected and
-    # res5 (roi_head.shared_head) missing, no shape conflict
+    # the FPN export into a C4 detector: res5 moves into the RoI head, the
+    # neck and box-head keys have no place (unexpected), no shape conflict
     lines = []
     rep = export_checkpoint(path, out, downstream_config=C4_1X,
                             log=lines.append)
-    assert rep['unexpected'] and rep['missing'] and not rep['shape_mismatch']
+    assert rep['missing'] == [] and not rep['shape_mismatch']
+    assert {module_of(k) for k in rep['unexpected']} == {
+        'neck', 'roi_head.bbox_head'}
+    assert any(ln.startswith('C4 detector: 60 backbone.layer4')
+               for ln in lines)
+    assert 'roi_head.shared_head.layer4.0.conv1.weight' in rep['matched']
     assert any(ln.startswith('warning:') for ln in lines)
     with pytest.raises(ExportError, match='--strict'):
         export_checkpoint(path, out, downstream_config=C4_1X, strict=True,

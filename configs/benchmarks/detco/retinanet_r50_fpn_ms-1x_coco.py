@@ -1,8 +1,14 @@
-# DetCo -> RetinaNet R50-FPN 1x (COCO), protocol of ../retinanet_r50-syncbn_fpn_ms-1x_coco.py.
-# Loads DetCo's whole transfer set (mmselfdet/export/transfer.py); export it first:
-#   python tools/export_checkpoint.py work_dirs/detco_r50_8xb32-coslr-200e_in1k/epoch_200.pth \
-#       work_dirs/exports/detco_r50.pth --strict \
-#       --downstream-config configs/benchmarks/detco/retinanet_r50_fpn_ms-1x_coco.py
+# DetCo -> RetinaNet R50-FPN 1x (COCO), in the papers' protocol
+# (../retinanet_r50-syncbn_fpn_ms-1x_coco.py).
+# Loads DetCo's transfer set (mmselfdet/export/transfer.py).
+# Export it first:
+#   python tools/export_checkpoint.py \
+#       work_dirs/detco_r50_8xb32-coslr-200e_in1k/epoch_200.pth \
+#       work_dirs/exports/detco_r50.pth --strict --downstream-config \
+#       configs/benchmarks/detco/retinanet_r50_fpn_ms-1x_coco.py
 _base_ = '../retinanet_r50-syncbn_fpn_ms-1x_coco.py'
-pretrain = dict(method='DetCo', config='configs/detco/detco_r50_8xb32-coslr-200e_in1k.py', parts=None)
+pretrain = dict(
+    method='DetCo',
+    config='configs/detco/detco_r50_8xb32-coslr-200e_in1k.py',
+    parts=None)
 load_from = 'work_dirs/exports/detco_r50.pth'

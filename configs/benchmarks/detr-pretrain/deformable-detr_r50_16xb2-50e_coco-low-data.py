@@ -3,8 +3,9 @@
 #   python tools/make_low_data_splits.py coco \
 #       data/coco/annotations/instances_train2017.json data/coco/low_data
 # (1/2/5/10 % x seeds 0-4). Pick the split on the command line, e.g.
-#   --cfg-options train_dataloader.dataset.ann_file=low_data/instances_train2017_5pct_seed3.json \
-#       work_dir=work_dirs/low_data/detr-pretrain/5pct_seed3
+#   python tools/train.py THIS_CONFIG \
+#       --work-dir work_dirs/low_data/detr-pretrain/5pct_seed3 --cfg-options \
+#       train_dataloader.dataset.ann_file=low_data/instances_train2017_5pct_seed3.json
 # then `python tools/aggregate_results.py work_dirs/low_data` prints mean +- std.
 _base_ = './deformable-detr_r50_16xb2-50e_coco.py'
 train_dataloader = dict(

@@ -1,8 +1,14 @@
-# SoCo -> Mask R-CNN R50-FPN 1x (COCO), protocol of ../mask-rcnn_r50-syncbn_fpn-4conv1fc_ms-1x_coco.py.
-# Loads SoCo's whole transfer set (mmselfdet/export/transfer.py); export it first:
-#   python tools/export_checkpoint.py work_dirs/soco_r50_fpn_8xb32-lars-100e_in1k/epoch_100.pth \
-#       work_dirs/exports/soco_r50_fpn.pth --strict \
-#       --downstream-config configs/benchmarks/soco/mask-rcnn_r50_fpn_ms-1x_coco.py
+# SoCo -> Mask R-CNN R50-FPN 1x (COCO), in the papers' protocol
+# (../mask-rcnn_r50-syncbn_fpn-4conv1fc_ms-1x_coco.py).
+# Loads SoCo's transfer set (mmselfdet/export/transfer.py).
+# Export it first:
+#   python tools/export_checkpoint.py \
+#       work_dirs/soco_r50_fpn_8xb32-lars-100e_in1k/epoch_100.pth \
+#       work_dirs/exports/soco_r50_fpn.pth --strict --downstream-config \
+#       configs/benchmarks/soco/mask-rcnn_r50_fpn_ms-1x_coco.py
 _base_ = '../mask-rcnn_r50-syncbn_fpn-4conv1fc_ms-1x_coco.py'
-pretrain = dict(method='SoCo', config='configs/soco/soco_r50_fpn_8xb32-lars-100e_in1k.py', parts=None)
+pretrain = dict(
+    method='SoCo',
+    config='configs/soco/soco_r50_fpn_8xb32-lars-100e_in1k.py',
+    parts=None)
 load_from = 'work_dirs/exports/soco_r50_fpn.pth'
