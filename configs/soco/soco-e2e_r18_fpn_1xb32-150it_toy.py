@@ -2,16 +2,17 @@
 # box from the data: every step the target backbone's heat map on V1 gives
 # K=4 boxes (HeatMapProposer), mapped into V2 / V3 by the views' geometry,
 # plus 2 extra 32-px crops of each box. 150 steps, SGD, like the toy SoCo.
-# Toy-scale choices: heat from C3 (heat_stage=1), an 8x8 grid on the 64-px
-# V1, the grid the paper's C5 has on a 224 view; size filter in V1 pixels.
+# Toy-scale choices [ours]: heat from C2 (heat_stage=0, a 16x16 grid on the
+# 64-px V1; C5 is 2x2 there), absolute thresholds and region suppression
+# (best proposal recall on toy val, configs/soco/README.md); size filter in
+# V1 pixels.
 _base_ = ['./soco_r18_fpn_1xb32-150it_toy.py']
 model = dict(
     proposer=dict(type='HeatMapProposer', num_boxes=4, reduce='mean',
                   map_size=32, thresholds=(0.3, 0.5, 0.7),
-                  threshold_mode='relative', num_draws=8, suppress='box',
-                  suppress_scale=1.0, min_size=6, aspect_range=(1 / 3, 3),
-                  area_ratio_range=None),
-    heat_stage=1,
+                  threshold_mode='absolute', num_draws=12, suppress='region',
+                  min_size=4, aspect_range=(1 / 3, 3), area_ratio_range=None),
+    heat_stage=0,
     restrict_to_views=True,
     min_visible=0.5,
     jitter=dict(prob=0.5, ratio=0.1),

@@ -19,12 +19,27 @@ TOY_CONFIGS = sorted(
     if '/benchmarks/' not in c)
 
 
+def _make_proposals(root, rel):
+    """Selective search on the test toy set, once (the SS-based configs)."""
+    out = osp.join(root, rel)
+    if not osp.isfile(out):
+        res = subprocess.run(
+            [sys.executable, 'tools/generate_proposals.py',
+             osp.join(root, 'unlabeled'), '--ann-file',
+             osp.join(root, 'annotations', 'unlabeled.json'), '--out', out,
+             '--mode', 'fast'], cwd=REPO, capture_output=True, text=True,
+            env=_env())
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+
 def _data_opts(cfg_path, root, batch):
     from mmengine.config import Config
     cfg = Config.fromfile(cfg_path)
     ds = 'train_dataloader.dataset'
     if cfg.train_dataloader.dataset.type == 'MultiImageMixDataset':
         ds += '.dataset'
+    if cfg.train_dataloader.dataset.get('proposal_file'):
+        _make_proposals(root, cfg.train_dataloader.dataset.proposal_file)
     return [f'{ds}.data_root={root}/', f'train_dataloader.batch_size={batch}',
             'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',

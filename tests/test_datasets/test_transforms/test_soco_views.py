@@ -202,3 +202,27 @@ def test_chain_with_jitter_and_pack_views():
                                  samples[name].metainfo['homography_matrix'])
             assert np.allclose(inst.bboxes.tensor.numpy(),
                                expected.clip(0, size), atol=1e-3)
+
+
+def test_box_source_none_gives_views_and_geometry_only():
+    """The end-to-end variant: views without boxes, but with the homography
+    the model maps its heat-map boxes with; no proposals key needed."""
+    t = make(box_source='none', crop_scale=(0.3, 0.6))
+    res = results()
+    del res['proposals']
+    views = t(res)['views']
+    assert set(views) == set(NAMES)
+    for name, size in zip(NAMES, (64, 64, 32)):
+        view = views[name]
+        assert view['img'].shape == (size, size, 3)
+        assert len(view['gt_bboxes']) == 0
+        assert len(view['gt_instances_ids']) == 0
+        # the homography maps the crop region onto the whole view
+        region = crop_region(view)
+        assert region[0] >= -1e-3 and region[2] <= W + 1e-3
+    assert np.allclose(crop_region(views['v1']), [0, 0, W, H], atol=1e-3)
+    area = np.prod(crop_region(views['v2'])[2:] - crop_region(views['v2'])[:2])
+    assert 0.3 * H * W * 0.99 <= area <= 0.6 * H * W * 1.01
+    assert t.num_fallbacks == 0
+    with pytest.raises(ValueError, match='box_source'):
+        make(box_source='heat')

@@ -1,0 +1,30 @@
+# End-to-end SoCo on ImageNet-1k (METHODS.md §5, our reading): SoCo's model,
+# views, schedule and optimizer (100 epochs, LARS, AMP), but no proposal
+# file and no selective search: every step the target network's C5 heat map
+# on V1 gives K=4 boxes (HeatMapProposer, center-suppressed sampling, SoCo's
+# shape filters in V1 pixels), mapped into V2 / V3 by the views' geometry,
+# plus 2 extra 96-px crops of each box ("multiple cropping").
+# Every switch is documented in configs/soco/README.md.
+_base_ = ['./soco_r50_fpn_8xb32-lars-100e_in1k.py']
+model = dict(
+    proposer=dict(type='HeatMapProposer', num_boxes=4, reduce='mean',
+                  map_size=56, thresholds=(0.3, 0.5, 0.7),
+                  threshold_mode='absolute', num_draws=12, suppress='region',
+                  min_size=16, aspect_range=(1 / 3, 3),
+                  area_ratio_range=(0.3, 0.8)),
+    heat_stage=-1,
+    restrict_to_views=True,
+    min_visible=0.5,
+    jitter=dict(prob=0.5, ratio=0.1),
+    extra_crops=dict(num_crops=2, size=96, scale=(1.0, 1.5), weight=1.0))
+train_dataloader = dict(dataset=dict(
+    proposal_file=None,
+    proposal_filter=None,
+    pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='SoCoViews', box_source='none', v1_size=224, v2_size=224,
+             v3_size=112, crop_scale=(0.5, 1.0)),
+        dict(type='PackViews', pipelines=dict(
+            v1=_base_.v1_pipeline, v2=_base_.v2_pipeline,
+            v3=_base_.v2_pipeline)),
+    ]))
