@@ -18,6 +18,9 @@ from mmselfdet.registry import HOOKS
 
 from .checkpoint import ATOMIC_BACKEND, atomic_write, register_atomic_backend
 
+# `backend_args=dict(backend='atomic_local')` works once mmselfdet is imported
+register_atomic_backend()
+
 
 @HOOKS.register_module()
 class SafeCheckpointHook(CheckpointHook):

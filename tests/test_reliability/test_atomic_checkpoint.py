@@ -1,0 +1,170 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Atomic checkpoints: a kill or an error during a checkpoint write never
+leaves the latest checkpoint unreadable."""
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.fileio import LocalBackend
+from mmengine.runner import Runner
+
+import mmselfdet.engine.checkpoint as ckpt_mod
+from mmselfdet.engine.checkpoint import atomic_write
+
+from ..utils import write_random_images
+from .helpers import env, reliability_config
+
+WRITER = r'''
+import os, sys, time, torch
+import mmengine.fileio.backends.local_backend as lb
+from mmengine.runner.checkpoint import save_checkpoint
+import mmselfdet  # registers the atomic backend
+path, backend = sys.argv[1], sys.argv[2]
+args = None if backend == 'local' else dict(backend=backend)
+save_checkpoint({'version': 1, 'w': torch.ones(1_000_000)}, path,
+                backend_args=args)
+
+
+def slow(f):  # write half, tell the parent, wait to be killed
+    real_write = f.write
+
+    def write(data):
+        real_write(data[:len(data) // 2])
+        f.flush()
+        print('mid-write', flush=True)
+        time.sleep(600)
+    f.write = write
+    return f
+
+
+real_fdopen, real_open = os.fdopen, open
+os.fdopen = lambda *a, **k: slow(real_fdopen(*a, **k))
+lb.open = lambda *a, **k: slow(real_open(*a, **k))
+save_checkpoint({'version': 2, 'w': torch.full((1_000_000, ), 2.0)}, path,
+                backend_args=args)
+'''
+
+
+def test_atomic_write_interrupted_keeps_the_old_file(tmp_path, monkeypatch):
+    path = str(tmp_path / 'latest.pth')
+    torch.save({'v': 1}, path)
+    real_fdopen = os.fdopen
+
+    def broken_fdopen(fd, mode):
+        f = real_fdopen(fd, mode)
+        real_write = f.write
+
+        def write(data):
+            real_write(data[:len(data) // 2])
+            raise KeyboardInterrupt('simulated kill during the write')
+        f.write = write
+        return f
+
+    monkeypatch.setattr(os, 'fdopen', broken_fdopen)
+    buf = __import__('io').BytesIO()
+    torch.save({'v': 2}, buf)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, buf.getvalue())
+    monkeypatch.undo()
+    assert torch.load(path)['v'] == 1
+    assert os.listdir(tmp_path) == ['latest.pth']  # no temporary left
+    # the same interruption on mmengine's stock local backend corrupts it
+    real_open = open
+
+    def broken_open(p, mode='r', *a, **k):
+        f = real_open(p, mode, *a, **k)
+        if 'w' in mode:
+            real_write = f.write
+
+            def write(data):
+                real_write(data[:len(data) // 2])
+                raise KeyboardInterrupt('simulated kill during the write')
+            f.write = write
+        return f
+
+    import mmengine.fileio.backends.local_backend as lb
+    monkeypatch.setattr(lb, 'open', broken_open, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        LocalBackend().put(buf.getvalue(), path)
+    monkeypatch.undo()
+    with pytest.raises(Exception):
+        torch.load(path)
+
+
+@pytest.mark.parametrize('backend', ['atomic_local', 'local'])
+def test_sigkill_during_checkpoint_write(tmp_path, backend):
+    """SIGKILL a process in the middle of rewriting a checkpoint: with the
+    atomic backend the previous version still loads; with mmengine's stock
+    local backend the file is left half written."""
+    path = str(tmp_path / 'latest.pth')
+    proc = subprocess.Popen([sys.executable, '-c', WRITER, path, backend],
+                            stdout=subprocess.PIPE, env=env())
+    lines = []
+    while not lines or lines[-1] not in (b'mid-write', b''):
+        lines.append(proc.stdout.readline().strip())
+    assert lines[-1] == b'mid-write', lines
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    left = sorted(os.listdir(tmp_path))
+    if backend == 'atomic_local':
+        assert torch.load(path)['version'] == 1
+        assert len(left) == 2 and left[0].endswith('.tmp')  # the victim
+    else:
+        assert left == ['latest.pth']
+        with pytest.raises(Exception):
+            torch.load(path)
+
+
+@pytest.mark.parametrize('hook', ['SafeCheckpointHook', 'CheckpointHook'])
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch,
+                                                   hook):
+    """The save at iteration 4 dies mid-write (max_keep_ckpts=1). Ours keeps
+    iter_2.pth, points last_checkpoint at it and resumes from it; stock
+    mmengine deleted iter_2.pth before writing and has nothing left."""
+    imgs = write_random_images(str(tmp_path / 'imgs'), n=8)
+    work = str(tmp_path / 'work')
+    cfg = Config.fromfile(reliability_config(imgs, work, max_iters=4,
+                                             ckpt_interval=2))
+    cfg.default_hooks.checkpoint.update(type=hook, max_keep_ckpts=1)
+
+    def dies_on_iter_4(obj, filepath, *args, **kwargs):
+        if str(filepath).endswith('iter_4.pth'):
+            with open(filepath, 'wb') as f:  # what a kill leaves
+                f.write(b'PK\x03\x04 half')
+            raise KeyboardInterrupt('simulated kill during the save')
+        return real_put(obj, filepath)
+
+    if hook == 'SafeCheckpointHook':
+        real_put = ckpt_mod.atomic_write
+
+        def dies_on_iter_4_atomic(filepath, data):
+            if str(filepath).endswith('iter_4.pth'):
+                raise KeyboardInterrupt('simulated kill during the save')
+            return real_put(filepath, data)
+        monkeypatch.setattr(ckpt_mod, 'atomic_write', dies_on_iter_4_atomic)
+    else:
+        real_put = LocalBackend.put.__get__(LocalBackend())
+        monkeypatch.setattr(LocalBackend, 'put',
+                            lambda self, obj, p: dies_on_iter_4(obj, p))
+    with pytest.raises(KeyboardInterrupt):
+        Runner.from_cfg(cfg).train()
+    monkeypatch.undo()
+    last = open(osp.join(work, 'last_checkpoint')).read().strip()
+    if hook == 'CheckpointHook':
+        assert not osp.exists(osp.join(work, 'iter_2.pth'))
+        with pytest.raises(Exception):
+            torch.load(last)
+        return
+    assert last.endswith('iter_2.pth')
+    assert torch.load(last)['meta']['iter'] == 2
+    cfg.resume = True
+    cfg.experiment_name = 'resumed'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 4 and osp.isfile(osp.join(work, 'iter_4.pth'))
+    assert not osp.exists(osp.join(work, 'iter_2.pth'))  # pruned after
