@@ -1,0 +1,44 @@
+# SimDETR-style pretraining of stock mmdet DETR (R50, 150 epochs) on the
+# same pseudo-labels as the Deformable DETR config; only the dataset,
+# num_classes, the backbone's init and the self-training hook differ from
+# mmdet's config.
+_base_ = 'mmdet::detr/detr_r50_8xb2-150e_coco.py'
+custom_imports = dict(imports=['mmselfdet'], allow_failed_imports=False)
+
+num_classes = 256  # [ours] K of stage B
+metainfo = dict(classes=tuple(f'cluster_{k:03d}' for k in range(num_classes)))
+data_root = 'data/coco/'
+ann_file = 'simdetr/pseudo_labels_k256.json'
+backbone_checkpoint = 'work_dirs/mocov2_r50/exported.pth'
+
+model = dict(
+    backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.',
+                                checkpoint=backbone_checkpoint)),
+    bbox_head=dict(num_classes=num_classes))
+train_dataloader = dict(
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file=ann_file,
+                 data_prefix=dict(img='train2017/'),
+                 filter_cfg=dict(filter_empty_gt=False)))
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+test_dataloader = None
+test_cfg = None
+test_evaluator = None
+
+custom_hooks = [
+    dict(type='SelfTrainingHook',
+         by_epoch=True,
+         interval=75,
+         num_rounds=2,
+         score_thr=0.3,
+         nms_iou=0.5,
+         max_per_img=30,
+         label_dataloader=dict(
+             batch_size=8,
+             num_workers=4,
+             sampler=dict(type='DefaultSampler', shuffle=False),
+             dataset=dict(type='CocoDataset', metainfo=metainfo,
+                          pipeline={{_base_.test_pipeline}})))
+]

@@ -1,0 +1,183 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""SimDETR-style DETR pretraining on the toy data, stages A-D in one command,
+then (``--finetune``) the downstream comparison.
+
+Steps (each a subprocess running the user tool; logs in
+``WORK_DIR/logs``):
+
+1. toy data in ``WORK_DIR/data`` (``--toy-size``, default 400 200 100);
+2. stage A: ``make_proposals.py`` over the ``unlabeled`` split;
+3. stage B: ``cluster_pseudo_labels.py`` (K = ``--num-classes``);
+4. stages C+D: ``tools/train.py`` on the pseudo-labels with the tiny
+   Deformable DETR and ``SelfTrainingHook`` (``--pretrain-iters``,
+   ``--rounds``);
+5. with ``--finetune``: export (``tools/export_checkpoint.py``: whole
+   detector minus the class layer), fine-tune on toy ``train`` from the
+   export and from random init (``--finetune-iters``), COCO bbox AP on
+   ``val``, table in ``WORK_DIR/results.md``.
+
+Example::
+
+    python tools/detr_pretrain/run_toy_pipeline.py --finetune
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PRETRAIN_CFG = 'configs/simdetr/simdetr_deformable-detr_r18_1xb8-300it_toy.py'
+FINETUNE_CFG = 'configs/simdetr/deformable-detr_r18_1xb8-300it_toy-5cls.py'
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--work-dir', default='work_dirs/simdetr_toy')
+    p.add_argument('--toy-size', nargs=3, type=int, default=[400, 200, 100],
+                   metavar=('UNLABELED', 'TRAIN', 'VAL'))
+    p.add_argument('--backbone-checkpoint',
+                   help='stage-A backbone (e.g. an exported MoCo v2 '
+                   'ResNet-18); random init when omitted')
+    p.add_argument('--num-classes', type=int, default=16,
+                   help='pseudo-classes K (default 16 on the toy data)')
+    p.add_argument('--pretrain-iters', type=int, default=200)
+    p.add_argument('--rounds', type=int, default=2,
+                   help='self-training rounds, round 0 included')
+    p.add_argument('--finetune', action='store_true',
+                   help='also fine-tune from the export and from random init')
+    p.add_argument('--finetune-iters', type=int, default=200)
+    p.add_argument('--seed', type=int, default=0)
+    return p.parse_args(argv)
+
+
+def run(cmd, log, title):
+    print(f'\n==> {title}\n    {" ".join(cmd)}', flush=True)
+    t0 = time.time()
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep +
+               os.environ.get('PYTHONPATH', ''))
+    env.setdefault('OMP_NUM_THREADS', '2')
+    with open(log, 'w') as f:
+        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT,
+                             cwd=REPO, env=env)
+    dt = time.time() - t0
+    if rc != 0:
+        with open(log) as f:
+            tail = f.read()[-3000:]
+        raise SystemExit(f'{title} failed (exit {rc}); log {log}:\n{tail}')
+    print(f'    done in {dt:.0f} s (log {log})', flush=True)
+    return dt
+
+
+def last_map(work_dir):
+    """bbox mAP / mAP50 of the latest scalars.json of a run."""
+    found = []
+    for root, _, files in os.walk(work_dir):
+        found += [osp.join(root, f) for f in files if f == 'scalars.json']
+    for path in sorted(found, key=osp.getmtime, reverse=True):
+        with open(path) as f:
+            for line in reversed(f.read().splitlines()):
+                rec = json.loads(line)
+                if 'coco/bbox_mAP' in rec:
+                    return rec['coco/bbox_mAP'], rec['coco/bbox_mAP_50']
+    raise SystemExit(f'no coco/bbox_mAP in {work_dir}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    py = sys.executable
+    wd = osp.abspath(args.work_dir)
+    logs = osp.join(wd, 'logs')
+    os.makedirs(logs, exist_ok=True)
+    data = osp.join(wd, 'data')
+    times = {}
+    if not osp.isfile(osp.join(data, 'annotations', 'val.json')):
+        n_u, n_t, n_v = args.toy_size
+        times['data'] = run(
+            [py, 'tools/make_toy_dataset.py', '--out', data, '--seed',
+             str(args.seed), '--num-unlabeled', str(n_u), '--num-train',
+             str(n_t), '--num-val', str(n_v)],
+            osp.join(logs, 'data.log'), '1. toy data')
+    props = osp.join(wd, 'proposals', 'unlabeled.json')
+    cmd = [py, 'tools/detr_pretrain/make_proposals.py',
+           osp.join(data, 'annotations', 'unlabeled.json'), '--img-root',
+           osp.join(data, 'unlabeled'), '--out', props, '--arch', 'resnet18',
+           '--stage', '1', '--img-scale', '128', '128', '--workers', '0',
+           '--shard-size', '100', '--no-progress', '--seed', str(args.seed)]
+    if args.backbone_checkpoint:
+        cmd += ['--checkpoint', args.backbone_checkpoint]
+    times['stage A'] = run(cmd, osp.join(logs, 'stage_a.log'),
+                           '2. stage A: feature-cluster proposals')
+    k = args.num_classes
+    pseudo = osp.join(wd, 'proposals', f'pseudo_labels_k{k}.json')
+    times['stage B'] = run(
+        [py, 'tools/detr_pretrain/cluster_pseudo_labels.py', props,
+         '--num-classes', str(k), '--seed', str(args.seed), '--out', pseudo],
+        osp.join(logs, 'stage_b.log'), f'3. stage B: k-means into {k} '
+        'pseudo-classes')
+    pre_dir = osp.join(wd, 'pretrain')
+    classes = '[' + ','.join(f"'cluster_{i:03d}'" for i in range(k)) + ']'
+    it = args.pretrain_iters
+    interval = max(1, it // max(args.rounds, 1))
+    times['stages C+D'] = run(
+        [py, 'tools/train.py', PRETRAIN_CFG, '--work-dir', pre_dir,
+         '--cfg-options', f'train_dataloader.dataset.ann_file={pseudo}',
+         f'train_dataloader.dataset.data_root={data}/',
+         f'train_dataloader.dataset.metainfo.classes={classes}',
+         f'model.bbox_head.num_classes={k}',
+         f'custom_hooks.0.label_dataloader.dataset.metainfo.classes={classes}',
+         f'train_cfg.max_iters={it}', f'custom_hooks.0.interval={interval}',
+         f'custom_hooks.0.num_rounds={args.rounds}',
+         f'default_hooks.checkpoint.interval={it}',
+         f'randomness.seed={args.seed}'],
+        osp.join(logs, 'pretrain.log'),
+        f'4. stages C+D: Deformable DETR on pseudo-labels, {it} it, '
+        f'{args.rounds} self-training round(s)')
+    ckpt = osp.join(pre_dir, f'iter_{it}.pth')
+    print(f'\npretrained detector: {ckpt}', flush=True)
+    if not args.finetune:
+        print('stage times (s): ' + ', '.join(f'{k} {v:.0f}'
+                                              for k, v in times.items()))
+        return
+    export = osp.join(wd, 'simdetr_exported.pth')
+    run([py, 'tools/export_checkpoint.py', ckpt, export,
+         '--downstream-config', FINETUNE_CFG], osp.join(logs, 'export.log'),
+        '5. export: whole detector minus the class layer')
+    rows = []
+    for name, load in (('SimDETR (this pipeline)', export),
+                       ('random init', None)):
+        tag = 'simdetr' if load else 'random'
+        ft = osp.join(wd, f'finetune_{tag}')
+        fi = args.finetune_iters
+        opts = [f'train_dataloader.dataset.data_root={data}/',
+                f'val_dataloader.dataset.data_root={data}/',
+                f'test_dataloader.dataset.data_root={data}/',
+                f'val_evaluator.ann_file={data}/annotations/val.json',
+                f'test_evaluator.ann_file={data}/annotations/val.json',
+                f'train_cfg.max_iters={fi}', f'train_cfg.val_interval={fi}',
+                f'param_scheduler.1.end={fi}',
+                f'param_scheduler.1.milestones=[{int(fi * 0.8)}]',
+                f'default_hooks.checkpoint.interval={fi}',
+                f'randomness.seed={args.seed}']
+        if load:
+            opts.append(f'load_from={load}')
+        dt = run([py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft,
+                  '--cfg-options'] + opts, osp.join(logs, f'ft_{tag}.log'),
+                 f'6. fine-tune from {name}, {fi} it')
+        m, m50 = last_map(ft)
+        rows.append((name, m, m50, dt))
+    lines = ['| init | bbox mAP | mAP50 | fine-tune time (s) |',
+             '|---|---|---|---|']
+    lines += [f'| {n} | {m:.3f} | {m50:.3f} | {dt:.0f} |'
+              for n, m, m50, dt in rows]
+    table = '\n'.join(lines)
+    stage_times = ', '.join(f'{k} {v:.0f} s' for k, v in times.items())
+    with open(osp.join(wd, 'results.md'), 'w') as f:
+        f.write(f'{table}\n\nstage times: {stage_times}\n')
+    print('\n' + table + '\n\nstage times: ' + stage_times, flush=True)
+
+
+if __name__ == '__main__':
+    main()
