@@ -32,17 +32,17 @@ def save_pretrain_checkpoint(config: str, path: str) -> dict:
     return state
 
 
-@pytest.fixture(scope='session')
-def insloc_fpn_ckpt(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('ckpt') / 'insloc_fpn.pth')
-    state = save_pretrain_checkpoint(
-        'configs/insloc/insloc_r50_fpn_8xb32-coslr-200e_in1k.py', path)
-    return path, state
+def _checkpoint_fixture(config: str):
+    """A session fixture: (path, state dict) of ``config``'s model saved as
+    a pretraining checkpoint."""
+    @pytest.fixture(scope='session')
+    def fixture(tmp_path_factory):
+        path = str(tmp_path_factory.mktemp('ckpt') / 'pretrain.pth')
+        return path, save_pretrain_checkpoint(config, path)
+    return fixture
 
 
-@pytest.fixture(scope='session')
-def insloc_c4_ckpt(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('ckpt') / 'insloc_c4.pth')
-    state = save_pretrain_checkpoint(
-        'configs/insloc/insloc_r50_c4_8xb32-coslr-200e_in1k.py', path)
-    return path, state
+insloc_fpn_ckpt = _checkpoint_fixture(
+    'configs/insloc/insloc_r50_fpn_8xb32-coslr-200e_in1k.py')
+insloc_c4_ckpt = _checkpoint_fixture(
+    'configs/insloc/insloc_r50_c4_8xb32-coslr-200e_in1k.py')
