@@ -131,3 +131,18 @@ def test_self_training_rounds_and_resume_mid_round(pseudo_json, toy_root,
     r2 = osp.join(run2, 'self_training', 'round_02.json')
     assert json.load(open(r2))['info']['previous'] == r1
     assert runner.train_dataloader.dataset.ann_file == r2
+
+
+def test_browse_pseudo_labels_draws_png(pseudo_json, toy_root, tmp_path):
+    props = osp.join(osp.dirname(pseudo_json), 'props.json')
+    out = str(tmp_path / 'b.png')
+    _tool('browse_pseudo_labels').main([
+        props, pseudo_json, osp.join(toy_root, 'annotations', 'train.json'),
+        '--img-root', osp.join(toy_root, 'train'), '--out', out, '--num', '2'])
+    with open(out, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    with pytest.raises(KeyError, match='neither'):
+        bad = str(tmp_path / 'bad.json')
+        json.dump(dict(images=[]), open(bad, 'w'))
+        _tool('browse_pseudo_labels').main([bad, '--img-root', toy_root,
+                                            '--out', out])
