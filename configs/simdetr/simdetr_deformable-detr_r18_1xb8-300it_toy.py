@@ -34,17 +34,8 @@ log_processor = dict(by_epoch=False)
 
 # Stage D: relabel with the detector every `interval` iterations.
 custom_hooks = [
-    dict(type='SelfTrainingHook',
-         interval=150,
-         num_rounds=2,
-         score_thr=0.3,
-         nms_iou=0.5,
-         max_per_img=30,
-         recluster=False,
-         label_dataloader=dict(
-             batch_size=16,
-             num_workers=0,
-             sampler=dict(type='DefaultSampler', shuffle=False),
-             dataset=dict(type='CocoDataset', metainfo=metainfo,
-                          pipeline={{_base_.test_pipeline}})))
+    dict(type='SelfTrainingHook', interval=150, num_rounds=2, score_thr=0.3,
+         nms_iou=0.5, max_per_img=30, recluster=False,
+         label_dataloader=dict(batch_size=16, num_workers=0, dataset=dict(
+             pipeline={{_base_.test_pipeline}})))
 ]

@@ -39,18 +39,8 @@ test_evaluator = None
 
 # Stage D [ours]: one relabelling round half-way (epoch 25 of 50).
 custom_hooks = [
-    dict(type='SelfTrainingHook',
-         by_epoch=True,
-         interval=25,
-         num_rounds=2,
-         score_thr=0.3,
-         nms_iou=0.5,
-         max_per_img=30,
-         recluster=False,
-         label_dataloader=dict(
-             batch_size=8,
-             num_workers=4,
-             sampler=dict(type='DefaultSampler', shuffle=False),
-             dataset=dict(type='CocoDataset', metainfo=metainfo,
-                          pipeline={{_base_.test_pipeline}})))
+    dict(type='SelfTrainingHook', by_epoch=True, interval=25, num_rounds=2,
+         score_thr=0.3, nms_iou=0.5, max_per_img=30, recluster=False,
+         label_dataloader=dict(batch_size=8, num_workers=4, dataset=dict(
+             pipeline={{_base_.test_pipeline}})))
 ]

@@ -43,8 +43,11 @@ class SelfTrainingHook(Hook):
     Args:
         label_dataloader (dict): Dataloader config over the training images
             with a test pipeline (``img_id`` and ``scale_factor`` in the
-            meta). A dataset without ``ann_file`` gets the training set's
-            round-0 json, image prefix and ``data_root=''``.
+            meta), e.g. ``dict(batch_size=8, dataset=dict(pipeline=
+            test_pipeline))``: a dataset without ``ann_file`` gets the
+            training set's type, classes, round-0 json and image prefix
+            (``data_root=''``); the sampler defaults to an unshuffled
+            ``DefaultSampler``.
         interval (int): Iterations (epochs with ``by_epoch``) per round.
         num_rounds (int): Rounds in total, round 0 included. Defaults to 2.
         by_epoch (bool): Count ``interval`` in epochs. Defaults to False.
@@ -215,9 +218,14 @@ class SelfTrainingHook(Hook):
             runner.model) else runner.model
         if isinstance(self.label_dataloader, dict):
             cfg = copy.deepcopy(self.label_dataloader)
+            cfg.setdefault('sampler', dict(type='DefaultSampler',
+                                           shuffle=False))
             ds_cfg = cfg['dataset']
             if not ds_cfg.get('ann_file'):  # the training images
                 train_ds = runner.train_dataloader.dataset
+                ds_cfg.setdefault('type', type(train_ds).__name__)
+                ds_cfg.setdefault('metainfo', dict(
+                    classes=train_ds.metainfo['classes']))
                 ds_cfg.update(ann_file=self.ann_file, data_root='',
                               data_prefix=dict(train_ds.data_prefix))
             self.label_dataloader = runner.build_dataloader(

@@ -82,7 +82,6 @@ def _cfg(pseudo_json, toy_root, work_dir, max_iters):
     hook = cfg.custom_hooks[0]
     hook.update(interval=2, num_rounds=3, score_thr=0.0, max_per_img=3)
     hook.label_dataloader.batch_size = 8
-    hook.label_dataloader.dataset.metainfo = dict(classes=classes)
     return cfg
 
 

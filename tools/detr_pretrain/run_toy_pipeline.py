@@ -127,7 +127,6 @@ def main(argv=None):
          f'train_dataloader.dataset.data_root={data}/',
          f'train_dataloader.dataset.metainfo.classes={classes}',
          f'model.bbox_head.num_classes={k}',
-         f'custom_hooks.0.label_dataloader.dataset.metainfo.classes={classes}',
          f'train_cfg.max_iters={it}', f'custom_hooks.0.interval={interval}',
          f'custom_hooks.0.num_rounds={args.rounds}',
          f'default_hooks.checkpoint.interval={it}',
