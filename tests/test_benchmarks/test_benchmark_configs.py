@@ -60,7 +60,7 @@ GROUPS = _groups()
 def test_zoo_is_complete():
     names = {_rel(c) for c in CONFIGS}
     for family in ('mocov2', 'byol', 'detco', 'objcrop', 'insloc', 'soco',
-                   'detr-pretrain'):
+                   'soco-e2e', 'detr-pretrain'):
         assert any(n.startswith(family + '/') for n in names), family
     for protocol in ('mask-rcnn_r50-syncbn_fpn-4conv1fc_ms-1x_coco.py',
                      'mask-rcnn_r50-syncbn_fpn-4conv1fc_ms-2x_coco.py',
@@ -108,18 +108,11 @@ def _state_dict(key, build):
     return _STATE[key]
 
 
-def _pretrained(cfg):
-    """The pretraining model's state dict: built from the method's paper
-    config; DETR-style pretraining is the stock detector itself, trained on
-    256 pseudo-classes."""
-    pre = cfg.pretrain
-    if pre.config:
-        return _state_dict(pre.config, lambda: MODELS.build(
-            Config.fromfile(osp.join(REPO, pre.config)).model).state_dict())
-    model = copy.deepcopy(cfg.model)
-    model.bbox_head.num_classes = 256
-    return _state_dict(_signature(cfg) + '256',
-                       lambda: MODELS.build(model).state_dict())
+def _pretrained(config: str):
+    """The state dict of a pretraining model built from its paper config
+    (DETR-style pretraining: the stock detector with 256 pseudo-classes)."""
+    return _state_dict(config, lambda: MODELS.build(
+        Config.fromfile(osp.join(REPO, config)).model).state_dict())
 
 
 @pytest.mark.parametrize('path', FAMILY, ids=[_rel(c) for c in FAMILY])
@@ -128,12 +121,11 @@ def test_family_config_loads_its_methods_export(path):
     pre = cfg.pretrain
     assert cfg.load_from and cfg.load_from.endswith('.pth')
     method, parts = pre.method, pre.parts
-    if pre.config:
-        pre_cfg = Config.fromfile(osp.join(REPO, pre.config))
-        assert pre_cfg.model.type == method
-        # R50 as the paper trained it, never the toy backbone
-        assert pre_cfg.model.backbone.depth == 50
-    exported = export_state_dict(_pretrained(cfg), method, parts)
+    pre_cfg = Config.fromfile(osp.join(REPO, pre.config))
+    assert pre_cfg.model.type == method
+    # R50 as the paper trained it, never the toy backbone
+    assert pre_cfg.model.backbone.depth == 50
+    exported = export_state_dict(_pretrained(pre.config), method, parts)
     target = _state_dict(_signature(cfg), lambda: MODELS.build(
         copy.deepcopy(cfg.model)).state_dict())
     prefixes = [d for _, d in transfer_set(method, parts)]

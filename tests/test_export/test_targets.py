@@ -142,3 +142,30 @@ def test_strict_turns_a_mismatch_into_an_error(insloc_fpn_ckpt, tmp_path):
     with pytest.raises(ExportError, match='--strict'):
         export_checkpoint(path, out, downstream_config=C4_1X, strict=True,
                           log=quiet)
+
+
+def test_default_config_family_guard_and_mmengine_load(insloc_fpn_ckpt,
+                                                      tmp_path):
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+
+    from mmselfdet.registry import MODELS
+    path, state = insloc_fpn_ckpt
+    out = str(tmp_path / 'insloc.pth')
+    lines = []
+    # no --downstream-config: the method's family config is the reference
+    rep = export_checkpoint(path, out, strict=True, log=lines.append)
+    assert any('mask-rcnn_r50_fpn_ms-1x_coco.py' in ln for ln in lines)
+    assert rep['missing'] == rep['unexpected'] == []
+    # a family config refuses another method's checkpoint
+    with pytest.raises(ExportError, match='loads a MoCoV2 export'):
+        export_checkpoint(path, out, log=quiet, downstream_config=osp.join(
+            REPO, 'configs/benchmarks/mocov2/mask-rcnn_r50_fpn_ms-1x_coco.py'))
+    # what load_from does with the file: every exported tensor lands
+    model = MODELS.build(Config.fromfile(FPN_1X).model)
+    load_checkpoint(model, out, map_location='cpu', strict=False)
+    got = model.state_dict()
+    assert torch.equal(got['neck.fpn_convs.2.conv.weight'],
+                       state['neck.fpn_convs.2.conv.weight'])
+    assert torch.equal(got['roi_head.bbox_head.shared_convs.1.bn.running_var'],
+                       state['box_embedder.shared_convs.1.bn.running_var'])
