@@ -1,0 +1,115 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+# covers: tools/heatmap_proposals.py, tools/benchmarks/soco_vs_e2e.py
+"""The heat-map proposer as an offline proposal source: its file is scored
+by tools/eval_proposals.py and feeds object-aware crops like a selective
+search file does."""
+import importlib.util
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from mmselfdet.datasets.proposals import load_proposal_file
+from mmselfdet.registry import DATASETS, MODELS
+from ..utils import REPO
+
+E2E = osp.join(REPO, 'configs/soco/soco-e2e_r18_fpn_1xb32-150it_toy.py')
+
+
+def _tool(path):
+    name = '_tool_' + osp.basename(path)[:-3]
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_heatmap_file_is_scored_and_feeds_object_aware_crops(toy_root,
+                                                             tmp_path,
+                                                             capsys):
+    out = str(tmp_path / 'heat.json')
+    ann = osp.join(toy_root, 'annotations', 'val.json')
+    tool = _tool('tools/heatmap_proposals.py')
+    assert tool.main([E2E, osp.join(toy_root, 'val'), '--ann-file', ann,
+                      '--out', out, '--num-boxes', '20', '--size', '96',
+                      '--device', 'cpu']) == 0
+    table, info = load_proposal_file(out)
+    assert info['algorithm'] == 'heat_map' and info['failed_images'] == []
+    with open(ann) as f:
+        gt = json.load(f)
+    sizes = {im['id']: (im['width'], im['height']) for im in gt['images']}
+    counts = []
+    for img_id, (w, h) in sizes.items():
+        boxes = table[img_id]['bboxes']
+        counts.append(len(boxes))
+        assert len(boxes) <= 20
+        # boxes in the image's own pixels, positive size
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= w + 1e-3).all()
+        assert (boxes[:, 3] <= h + 1e-3).all()
+        assert (boxes[:, 2] > boxes[:, 0]).all()
+    assert sum(counts) > len(sizes)  # more than the fallback box per image
+
+    evaluator = _tool('tools/eval_proposals.py')
+    assert evaluator.main([out, ann, '--max-dets', '10', '20']) == 0
+    assert 'AR@10' in capsys.readouterr().out
+
+    # the same file as the proposal source of object-aware crops
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs/objcrop/mocov2-objcrop_r18_1xb32-150it_toy.py'))
+    ds_cfg = cfg.train_dataloader.dataset
+    ds_cfg.update(data_root=toy_root + '/', ann_file='annotations/val.json',
+                  data_prefix=dict(img='val/'), proposal_file=out,
+                  keep_boxes=False)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadProposals')]
+    for t in ds_cfg.pipeline:
+        if t['type'] == 'ObjectAwareCrops':
+            pipeline.append(dict(t, box_source='proposals'))
+        elif t['type'] == 'PackViews':
+            pipeline.append(t)
+    ds_cfg.pipeline = pipeline
+    dataset = DATASETS.build(ds_cfg)
+    sample = dataset[0]
+    assert set(sample['inputs']) == {'view1', 'view2'}
+
+
+def test_benchmark_step_times_both_methods(toy_root):
+    """The benchmark's per-iteration part runs both toy configs on the same
+    images (tiny batch, one timed step each)."""
+    bench = _tool('tools/benchmarks/soco_vs_e2e.py')
+    gen = _tool('tools/generate_proposals.py')
+    ss = osp.join(toy_root, bench.SS_FILE)
+    if not osp.isfile(ss):
+        assert gen.main([osp.join(toy_root, 'unlabeled'), '--ann-file',
+                         osp.join(toy_root, 'annotations', 'unlabeled.json'),
+                         '--out', ss, '--mode', 'fast']) == 0
+    torch.manual_seed(0)
+    times = bench.step_times(toy_root, batch_size=2, iters=1, warmup=0,
+                             device='cpu')
+    assert set(times) == {'SoCo', 'E2E'}
+    assert all(np.isfinite(t['median_s']) and t['median_s'] > 0
+               for t in times.values())
+
+
+def test_heatmap_tool_reads_target_backbone_of_a_checkpoint(tmp_path):
+    """--net target takes the momentum encoder's backbone, not the online
+    one (they differ after training)."""
+    tool = _tool('tools/heatmap_proposals.py')
+    cfg = Config.fromfile(E2E)
+    model = MODELS.build(cfg.model)
+    with torch.no_grad():
+        for p in model.target_net.module[0].parameters():
+            p.add_(1.0)
+    ckpt = str(tmp_path / 'm.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), ckpt)
+    target, _, stage = tool.build_parts(cfg, ckpt, 'target', torch.device(
+        'cpu'))
+    online, _, _ = tool.build_parts(cfg, ckpt, 'online', torch.device('cpu'))
+    assert stage == 0
+    assert torch.equal(target.conv1.weight,
+                       model.target_net.module[0].conv1.weight)
+    assert torch.equal(online.conv1.weight, model.backbone.conv1.weight)
+    assert not torch.equal(target.conv1.weight, online.conv1.weight)
