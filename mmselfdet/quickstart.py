@@ -48,7 +48,7 @@ PREPARE: Dict[str, tuple] = {
     'soco-ss': ('proposals/ss_fast_unlabeled.json', [
         'tools/generate_proposals.py', '{root}/unlabeled', '--ann-file',
         '{root}/annotations/unlabeled.json', '--out', '{out}', '--mode',
-        'fast', '--workers', '2'
+        'fast', '--max-side', '128', '--workers', '2'
     ]),
 }
 FINETUNE_CFG = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'

@@ -3,11 +3,13 @@
 # from data/toy/proposals/ss_fast_unlabeled.json, filtered as SoCo does but
 # with the size filter scaled to the 128-px toy images (min_size 8 instead
 # of 32; the aspect filter as SoCo; the area filter off, toy objects are
-# small). Make the file first (about 1-2 min on 2 cores; the quickstart's
-# `soco-ss` method does it):
+# small). The search runs at the toy images' own 128 px (--max-side 128;
+# the default 500 would upscale them 4x and cost 15x more). Make the file
+# first (a few minutes on 2 cores; the quickstart's `soco-ss` method does it):
 #   python tools/generate_proposals.py data/toy/unlabeled \
 #       --ann-file data/toy/annotations/unlabeled.json \
-#       --out data/toy/proposals/ss_fast_unlabeled.json --mode fast --workers 2
+#       --out data/toy/proposals/ss_fast_unlabeled.json --mode fast \
+#       --max-side 128 --workers 2
 _base_ = ['./soco_r18_fpn_1xb32-150it_toy.py']
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(

@@ -85,7 +85,8 @@ def test_benchmark_step_times_both_methods(toy_root):
     if not osp.isfile(ss):
         assert gen.main([osp.join(toy_root, 'unlabeled'), '--ann-file',
                          osp.join(toy_root, 'annotations', 'unlabeled.json'),
-                         '--out', ss, '--mode', 'fast']) == 0
+                         '--out', ss, '--mode', 'fast', '--max-side',
+                         '96']) == 0
     torch.manual_seed(0)
     times = bench.step_times(toy_root, batch_size=2, iters=1, warmup=0,
                              device='cpu')

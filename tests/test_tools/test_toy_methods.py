@@ -27,7 +27,7 @@ def _make_proposals(root, rel):
             [sys.executable, 'tools/generate_proposals.py',
              osp.join(root, 'unlabeled'), '--ann-file',
              osp.join(root, 'annotations', 'unlabeled.json'), '--out', out,
-             '--mode', 'fast'], cwd=REPO, capture_output=True, text=True,
+             '--mode', 'fast', '--max-side', '96'], cwd=REPO, capture_output=True, text=True,
             env=_env())
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 

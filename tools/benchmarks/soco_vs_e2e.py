@@ -227,7 +227,8 @@ def part_prep(args) -> str:
     with open(sub_ann, 'w') as f:
         json.dump(sub, f)
     out = osp.join(tmp, 'ss_toy.json')
-    sec = _ss(osp.join(root, 'unlabeled'), sub_ann, out)
+    sec = _ss(osp.join(root, 'unlabeled'), sub_ann, out,
+              ['--max-side', '128'])
     toy_rate = sec / len(sub['images'])
     toy_bytes = osp.getsize(out) / len(sub['images'])
     # a sample resized to 500 px: what real images cost at --max-side 500
@@ -281,8 +282,9 @@ def part_ar(args) -> str:
     tmp = tempfile.mkdtemp(prefix='soco_ar_')
     rows = []
     ss = osp.join(tmp, 'ss.json')
-    _ss(osp.join(root, 'val'), gt, ss)
-    rows.append(('selective search, fast (all boxes)', _ar(ss, gt)))
+    _ss(osp.join(root, 'val'), gt, ss, ['--max-side', '128'])
+    rows.append(('selective search, fast, 128 px (all boxes; what the toy '
+                 'SoCo run uses)', _ar(ss, gt)))
     heat = [('heat map, random-init R18', None)]
     if args.e2e_checkpoint:
         heat.append((f'heat map, end-to-end target R18 '
