@@ -8,7 +8,10 @@ import copy
 import glob
 import json
 import math
+import os
 import os.path as osp
+import subprocess
+import sys
 import time
 
 import pytest
@@ -148,3 +151,30 @@ def test_family_config_loads_its_methods_export(path):
     else:
         assert modules == ({'backbone', 'roi_head.shared_head'} if moved
                            else {'backbone'}), modules
+
+
+def test_tools_train_runs_a_family_config_swapped_by_cfg_options(toy_root,
+                                                                tmp_path):
+    """The command-line path: tools/train.py with --cfg-options only."""
+    opts = [
+        'load_from=None', f'train_dataloader.dataset.data_root={toy_root}/',
+        'train_dataloader.dataset.ann_file=annotations/train.json',
+        'train_dataloader.dataset.data_prefix.img=train/',
+        'train_dataloader.dataset.metainfo.classes='
+        '(disc,square,triangle,ring,cross)',
+        'train_dataloader.dataset.indices=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_dataloader.dataset.pipeline.2.scales=[(133,64),(133,80)]',
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=100',
+        'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None',
+        'test_dataloader=None', 'test_cfg=None', 'test_evaluator=None',
+        'default_hooks.logger.interval=1']
+    res = subprocess.run(
+        [sys.executable, 'tools/train.py',
+         'configs/benchmarks/mocov2/retinanet_r50_fpn_ms-1x_coco.py',
+         '--work-dir', str(tmp_path), '--cfg-options'] + opts,
+        cwd=REPO, capture_output=True, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert 'Epoch(train) [1][2/2]' in out
