@@ -16,6 +16,10 @@ Steps (each a subprocess running the user tool; logs in
    export and from random init (``--finetune-iters``), COCO bbox AP on
    ``val``, table in ``WORK_DIR/results.md``.
 
+A step whose output already exists is skipped (stage A resumes from its
+shards), so an interrupted run continues where it stopped; ``--fresh``
+deletes the work dir first.
+
 Example::
 
     python tools/detr_pretrain/run_toy_pipeline.py --finetune
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +55,8 @@ def parse_args(argv=None):
                    help='also fine-tune from the export and from random init')
     p.add_argument('--finetune-iters', type=int, default=200)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--fresh', action='store_true',
+                   help='delete the work dir first (no step is reused)')
     return p.parse_args(argv)
 
 
@@ -71,6 +78,14 @@ def run(cmd, log, title):
     return dt
 
 
+def step(output, cmd, log, title):
+    """:func:`run` unless ``output`` exists (then None: reused)."""
+    if osp.exists(output):
+        print(f'\n==> {title}: reusing {output}', flush=True)
+        return None
+    return run(cmd, log, title)
+
+
 def last_map(work_dir):
     """bbox mAP / mAP50 of the latest scalars.json of a run."""
     found = []
@@ -89,6 +104,8 @@ def main(argv=None):
     args = parse_args(argv)
     py = sys.executable
     wd = osp.abspath(args.work_dir)
+    if args.fresh and osp.isdir(wd):
+        shutil.rmtree(wd)
     logs = osp.join(wd, 'logs')
     os.makedirs(logs, exist_ok=True)
     data = osp.join(wd, 'data')
@@ -112,7 +129,8 @@ def main(argv=None):
                            '2. stage A: feature-cluster proposals')
     k = args.num_classes
     pseudo = osp.join(wd, 'proposals', f'pseudo_labels_k{k}.json')
-    times['stage B'] = run(
+    times['stage B'] = step(
+        pseudo,
         [py, 'tools/detr_pretrain/cluster_pseudo_labels.py', props,
          '--num-classes', str(k), '--seed', str(args.seed), '--out', pseudo],
         osp.join(logs, 'stage_b.log'), f'3. stage B: k-means into {k} '
@@ -121,7 +139,9 @@ def main(argv=None):
     classes = '[' + ','.join(f"'cluster_{i:03d}'" for i in range(k)) + ']'
     it = args.pretrain_iters
     interval = max(1, it // max(args.rounds, 1))
-    times['stages C+D'] = run(
+    ckpt = osp.join(pre_dir, f'iter_{it}.pth')
+    times['stages C+D'] = step(
+        ckpt,
         [py, 'tools/train.py', PRETRAIN_CFG, '--work-dir', pre_dir,
          '--cfg-options', f'train_dataloader.dataset.ann_file={pseudo}',
          f'train_dataloader.dataset.data_root={data}/',
@@ -134,11 +154,11 @@ def main(argv=None):
         osp.join(logs, 'pretrain.log'),
         f'4. stages C+D: Deformable DETR on pseudo-labels, {it} it, '
         f'{args.rounds} self-training round(s)')
-    ckpt = osp.join(pre_dir, f'iter_{it}.pth')
     print(f'\npretrained detector: {ckpt}', flush=True)
     if not args.finetune:
-        print('stage times (s): ' + ', '.join(f'{k} {v:.0f}'
-                                              for k, v in times.items()))
+        print('stage times (s): ' + ', '.join(
+            f'{k} {"reused" if v is None else f"{v:.0f}"}'
+            for k, v in times.items()), flush=True)
         return
     export = osp.join(wd, 'simdetr_exported.pth')
     run([py, 'tools/export_checkpoint.py', ckpt, export,
@@ -162,17 +182,21 @@ def main(argv=None):
                 f'randomness.seed={args.seed}']
         if load:
             opts.append(f'load_from={load}')
-        dt = run([py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft,
-                  '--cfg-options'] + opts, osp.join(logs, f'ft_{tag}.log'),
-                 f'6. fine-tune from {name}, {fi} it')
+        done = osp.join(ft, f'iter_{fi}.pth')
+        dt = step(
+            done, [py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft,
+             '--cfg-options'] + opts, osp.join(logs, f'ft_{tag}.log'),
+            f'6. fine-tune from {name}, {fi} it')
         m, m50 = last_map(ft)
         rows.append((name, m, m50, dt))
     lines = ['| init | bbox mAP | mAP50 | fine-tune time (s) |',
              '|---|---|---|---|']
-    lines += [f'| {n} | {m:.3f} | {m50:.3f} | {dt:.0f} |'
+    lines += [f'| {n} | {m:.3f} | {m50:.3f} | '
+              f'{"earlier run" if dt is None else f"{dt:.0f}"} |'
               for n, m, m50, dt in rows]
     table = '\n'.join(lines)
-    stage_times = ', '.join(f'{k} {v:.0f} s' for k, v in times.items())
+    stage_times = ', '.join(f'{k} (earlier run)' if v is None else f'{k} {v:.0f} s'
+                            for k, v in times.items())
     with open(osp.join(wd, 'results.md'), 'w') as f:
         f.write(f'{table}\n\nstage times: {stage_times}\n')
     print('\n' + table + '\n\nstage times: ' + stage_times, flush=True)
