@@ -102,8 +102,9 @@ def merge_shards(directory: str, out_json: str,
             n = len(e['bboxes'])
             img_id = int(e['image']['id'])
             images.append(e['image'])
-            by_id[img_id] = (np.asarray(e['bboxes'], np.float64).reshape(-1, 4),
-                             np.asarray(e['scores'], np.float64))
+            by_id[img_id] = (
+                np.asarray(e['bboxes'], np.float64).reshape(-1, 4),
+                np.asarray(e['scores'], np.float64))
             feats_by_id[img_id] = arr[row:row + n]
             row += n
         if row != len(arr):
@@ -153,6 +154,7 @@ def load_feature_proposals(json_path: str) -> Tuple[dict, np.ndarray]:
                                 'not exist')
     feats = np.load(npy, allow_pickle=False)
     if len(feats) != len(obj['proposals']):
-        raise ValueError(f'"{json_path}" has {len(obj["proposals"])} proposals '
-                         f'but "{npy}" has {len(feats)} feature rows')
+        raise ValueError(f'"{json_path}" has {len(obj["proposals"])} '
+                         f'proposals but "{npy}" has {len(feats)} feature '
+                         'rows')
     return obj, feats

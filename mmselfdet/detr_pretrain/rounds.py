@@ -7,6 +7,7 @@ stage B's COCO json; :func:`write_round` writes a round's json. The hook
 that runs them inside training is
 :class:`mmselfdet.engine.self_training.SelfTrainingHook`.
 """
+import os.path as osp
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -23,7 +24,6 @@ __all__ = ['select_predictions', 'pseudo_labels_from_proposals',
 def round_file(work_dir: str, round_idx: int) -> str:
     """Where round ``round_idx``'s labels live: ``work_dir/self_training/
     round_NN.json``."""
-    import os.path as osp
     return osp.join(work_dir, 'self_training', f'round_{round_idx:02d}.json')
 
 

@@ -72,7 +72,8 @@ def _cfg(pseudo_json, toy_root, work_dir, max_iters):
     ds = cfg.train_dataloader.dataset
     ds.update(ann_file=pseudo_json, data_root='', metainfo=dict(
         classes=classes), data_prefix=dict(img=osp.join(toy_root, 'train/')))
-    for t in ds.pipeline + cfg.custom_hooks[0].label_dataloader.dataset.pipeline:
+    label_ds = cfg.custom_hooks[0].label_dataloader.dataset
+    for t in ds.pipeline + label_ds.pipeline:
         if t['type'] == 'Resize':
             t['scale'] = (64, 64)
     cfg.train_dataloader.batch_size = 2

@@ -20,7 +20,6 @@ import argparse
 import json
 import os.path as osp
 
-import numpy as np
 
 
 def parse_args(argv=None):
@@ -105,5 +104,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    np.set_printoptions(precision=1)
     main()

@@ -24,7 +24,6 @@ import shutil
 import sys
 import time
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
