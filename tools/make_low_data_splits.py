@@ -160,6 +160,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.percents:  # 5 and 5.0 name (and write) the same split
+        args.percents = [int(p) if float(p).is_integer() else p
+                         for p in args.percents]
     if args.dataset == 'coco':
         files = coco_splits(args.source, args.percents or COCO_PERCENTS,
                             args.seeds)
