@@ -15,6 +15,8 @@ from ..utils import REPO
 
 TOY_CFG = osp.join(REPO, 'configs', 'simdetr',
                    'simdetr_deformable-detr_r18_1xb8-300it_toy.py')
+FT_CFG = osp.join(REPO, 'configs', 'simdetr',
+                  'deformable-detr_r18_1xb8-300it_toy-5cls.py')
 
 
 def _tool(name):
@@ -66,7 +68,6 @@ def _cfg(pseudo_json, toy_root, work_dir, max_iters):
     cfg.work_dir = work_dir
     num_classes = 4
     classes = tuple(f'cluster_{k:03d}' for k in range(num_classes))
-    cfg.model.num_queries = 5
     cfg.model.bbox_head.num_classes = num_classes
     cfg.model.test_cfg.max_per_img = 5
     ds = cfg.train_dataloader.dataset
@@ -116,6 +117,20 @@ def test_self_training_rounds_and_resume_mid_round(pseudo_json, toy_root,
     ckpt = torch.load(osp.join(run1, 'iter_3.pth'), map_location='cpu',
                       weights_only=True)
     assert ckpt['meta']['self_training'] == dict(round=1, ann_file=r1)
+
+    # transfer: the whole detector except the class layer lands in the
+    # 5-class toy fine-tuning config
+    from mmselfdet.export.exporter import export_checkpoint
+    rep = export_checkpoint(osp.join(run1, 'iter_3.pth'),
+                            str(tmp_path / 'exp.pth'),
+                            downstream_config=FT_CFG, log=lambda *a: None)
+    assert rep['method'] == 'DeformableDETR' and len(rep['matched']) > 100
+    assert not rep['unexpected'] and not rep['shape_mismatch']
+    assert all(k.startswith('bbox_head.cls_branches.')
+               for k in rep['missing'])
+    exported = torch.load(str(tmp_path / 'exp.pth'), weights_only=True)
+    sd = exported.get('state_dict', exported)
+    assert not any('cls_branches' in k for k in sd)
 
     # resume mid-round 1 (iteration 3 of rounds at 2, 4): continues round 1
     # on round 1's labels and relabels only at iteration 4
