@@ -50,10 +50,20 @@ def _signature(cfg) -> str:
                       sort_keys=True, default=str)
 
 
+_PARSED = {}
+
+
+def _config(path: str) -> Config:
+    """A fresh copy of a parsed config (each file is parsed once)."""
+    if path not in _PARSED:
+        _PARSED[path] = Config.fromfile(path)
+    return copy.deepcopy(_PARSED[path])
+
+
 def _groups():
     groups = {}
     for c in CONFIGS:
-        groups.setdefault(_signature(Config.fromfile(c)), []).append(c)
+        groups.setdefault(_signature(_config(c)), []).append(c)
     return list(groups.values())
 
 
@@ -79,7 +89,7 @@ def test_zoo_is_complete():
 
 @pytest.mark.parametrize('group', GROUPS, ids=[_rel(g[0]) for g in GROUPS])
 def test_config_trains_two_iterations_on_toy(group, toy_root, tmp_path):
-    cfg = Config.fromfile(group[0])
+    cfg = _config(group[0])
     syncbn = any(isinstance(m, torch.nn.SyncBatchNorm)
                  for m in MODELS.build(copy.deepcopy(cfg.model)).modules())
     # the papers' protocol: SyncBN, nothing frozen, BN in train mode
@@ -115,16 +125,16 @@ def _pretrained(config: str):
     """The state dict of a pretraining model built from its paper config
     (DETR-style pretraining: the stock detector with 256 pseudo-classes)."""
     return _state_dict(config, lambda: MODELS.build(
-        Config.fromfile(osp.join(REPO, config)).model).state_dict())
+        _config(osp.join(REPO, config)).model).state_dict())
 
 
 @pytest.mark.parametrize('path', FAMILY, ids=[_rel(c) for c in FAMILY])
 def test_family_config_loads_its_methods_export(path):
-    cfg = Config.fromfile(path)
+    cfg = _config(path)
     pre = cfg.pretrain
     assert cfg.load_from and cfg.load_from.endswith('.pth')
     method, parts = pre.method, pre.parts
-    pre_cfg = Config.fromfile(osp.join(REPO, pre.config))
+    pre_cfg = _config(osp.join(REPO, pre.config))
     assert pre_cfg.model.type == method
     # R50 as the paper trained it, never the toy backbone
     assert pre_cfg.model.backbone.depth == 50
