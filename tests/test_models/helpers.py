@@ -33,3 +33,18 @@ def params_without_grad(model: nn.Module,
 
 def finite(losses: Dict[str, torch.Tensor]) -> bool:
     return all(torch.isfinite(v).all() for v in losses.values())
+
+
+def momentum_model_and_sgd(cfg: dict, max_steps: int = 10, lr: float = 0.05):
+    """Build a model with a momentum encoder (seed 0, initialised, train
+    mode, EMA schedule of ``max_steps``) and an SGD over its trainable
+    parameters, for the few-step training tests."""
+    from mmselfdet.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.train()
+    model.target_net.max_steps = max_steps
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                          lr=lr)
+    return model, opt

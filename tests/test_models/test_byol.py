@@ -2,7 +2,8 @@
 import torch
 
 from mmselfdet.registry import MODELS
-from .helpers import finite, params_without_grad, random_views
+from .helpers import (finite, momentum_model_and_sgd, params_without_grad,
+                      random_views)
 
 
 def tiny_byol():
@@ -21,13 +22,7 @@ def tiny_byol():
 
 
 def test_byol_two_steps_gradients_and_target_ema():
-    torch.manual_seed(0)
-    model = MODELS.build(tiny_byol())
-    model.init_weights()
-    model.train()
-    model.target_net.max_steps = 10
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                          lr=0.05)
+    model, opt = momentum_model_and_sgd(tiny_byol())
     for step in range(2):
         data = model.data_preprocessor(random_views(n=4, size=32), True)
         losses = model(**data, mode='loss')

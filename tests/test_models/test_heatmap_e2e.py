@@ -24,7 +24,8 @@ from mmselfdet.models.utils import (
 )
 from mmselfdet.registry import MODELS
 from mmselfdet.structures.box_ops import box_iou
-from .helpers import finite, params_without_grad, random_views
+from .helpers import (finite, momentum_model_and_sgd, params_without_grad,
+                      random_views)
 from .test_soco import tiny_soco
 
 S = 64
@@ -260,13 +261,7 @@ def test_e2e_boxes_are_mapped_into_the_views():
 
 
 def test_e2e_two_steps_gradients_in_backbone_fpn_head():
-    torch.manual_seed(0)
-    model = MODELS.build(e2e_cfg())
-    model.init_weights()
-    model.train()
-    model.target_net.max_steps = 10
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                          lr=0.05)
+    model, opt = momentum_model_and_sgd(e2e_cfg())
     for step in range(2):
         data = model.data_preprocessor(e2e_batch(), True)
         losses = model(**data, mode='loss')

@@ -6,7 +6,8 @@ from mmengine.structures import InstanceData
 
 from mmselfdet.models.algorithms.soco import match_boxes
 from mmselfdet.registry import MODELS
-from .helpers import finite, params_without_grad, random_views
+from .helpers import (finite, momentum_model_and_sgd, params_without_grad,
+                      random_views)
 
 S = 64
 
@@ -71,13 +72,7 @@ def test_level_assignment_by_box_size():
 
 
 def test_soco_two_steps_gradients_in_backbone_fpn_head():
-    torch.manual_seed(0)
-    model = MODELS.build(tiny_soco())
-    model.init_weights()
-    model.train()
-    model.target_net.max_steps = 10
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                          lr=0.05)
+    model, opt = momentum_model_and_sgd(tiny_soco())
     for step in range(2):
         data = model.data_preprocessor(batch(), True)
         losses = model(**data, mode='loss')
