@@ -6,13 +6,13 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # atomic checkpoint + last_checkpoint writes, old ones pruned after
+    # atomic checkpoint + last_checkpoint writes, old ones pruned after,
+    # every rank's RNG states saved and restored on resume
     checkpoint=dict(type='SafeCheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # reliability (docs/reliability.md)
     nonfinite_loss=dict(type='NonFiniteLossHook', policy='stop'),
     bad_images=dict(type='BadImageSummaryHook'),
-    rng_state=dict(type='RngStateHook'),
 )
 
 env_cfg = dict(

@@ -96,9 +96,10 @@ class BadImageSummaryHook(Hook):
         if self._loaders and isinstance(runner.train_loop,
                                         IterBasedTrainLoop):
             per_epoch = max(len(runner.train_dataloader), 1)
-            if (runner.iter + 1) % per_epoch == 0:
-                self.summarize(runner, f'epoch {(runner.iter + 1) // per_epoch}'
-                               f' (iteration {runner.iter + 1})')
+            done = runner.iter + 1
+            if done % per_epoch == 0:
+                self.summarize(runner, f'epoch {done // per_epoch} '
+                               f'(iteration {done})')
 
     def after_train_epoch(self, runner) -> None:
         if not isinstance(runner.train_loop, IterBasedTrainLoop):

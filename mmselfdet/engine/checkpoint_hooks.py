@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Hooks that make checkpoints crash-safe and resumes exact."""
+"""The checkpoint hook that makes checkpoints crash-safe and resumes exact."""
 import glob
 import logging
 import os
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from mmengine.dist import (all_gather_object, get_rank, get_world_size,
                            is_main_process)
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from mmselfdet.registry import HOOKS
@@ -37,13 +37,33 @@ class SafeCheckpointHook(CheckpointHook):
       mmengine truncates and rewrites it in place);
     * old checkpoints beyond ``max_keep_ckpts`` are deleted **after** the new
       one and the pointer are on disk (stock mmengine deletes first, so with
-      ``max_keep_ckpts=1`` a kill during the save leaves no checkpoint).
+      ``max_keep_ckpts=1`` a kill during the save leaves no checkpoint);
+    * with ``save_rng_state=True`` (default) every rank's torch (CPU and
+      CUDA), numpy and python RNG states are gathered into the checkpoint
+      (``rng_states``) and restored when the run resumes, so randomness
+      drawn in the training processes (shuffle-BN permutations, random
+      proposals, dropout) continues as if the run had not stopped.
 
     Stray temporaries of an interrupted save are removed before training.
+
+    Data randomness needs no state: mmengine's iteration-based loop replays
+    the data of the trained iterations on resume, and dataloader workers are
+    seeded from the seed, the rank and the worker id, so workers redraw the
+    same augmentations. (With ``num_workers=0`` the transforms draw from the
+    main process's RNG, which the replay advances from the restored state:
+    augmentations after a resume then differ from an uninterrupted run.)
+    RNG states are restored in ``before_train`` (mmengine re-seeds after
+    loading the checkpoint); ``load_from`` without resume restores nothing,
+    nor does a different world size (with a warning).
+
+    Args:
+        save_rng_state (bool): Save and restore RNG states. Defaults to
+            True.
+        *args, **kwargs: mmengine ``CheckpointHook``'s arguments.
     """
 
     def __init__(self, *args, backend_args: Optional[dict] = None,
-                 **kwargs) -> None:
+                 save_rng_state: bool = True, **kwargs) -> None:
         out_dir = kwargs.get('out_dir')
         local = out_dir is None or '://' not in str(out_dir)
         if (backend_args is None and local
@@ -51,9 +71,12 @@ class SafeCheckpointHook(CheckpointHook):
             register_atomic_backend()
             backend_args = dict(backend=ATOMIC_BACKEND)
         super().__init__(*args, backend_args=backend_args, **kwargs)
+        self.save_rng_state = save_rng_state
+        self._rng_states: Optional[list] = None
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        self._restore_rng_states(runner)
         if not is_main_process() or '://' in str(self.out_dir):
             return
         for tmp in glob.glob(osp.join(str(self.out_dir), '.*.tmp')):
@@ -75,6 +98,8 @@ class SafeCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir,
                                                      ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        if self.save_rng_state:  # every rank takes part; rank 0 saves
+            self._rng_states = all_gather_object(get_rng_state())
         runner.save_checkpoint(
             self.out_dir,
             ckpt_filename,
@@ -97,6 +122,26 @@ class SafeCheckpointHook(CheckpointHook):
             elif self.file_backend.isdir(path):
                 self.file_backend.rmtree(path)
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self.save_rng_state and self._rng_states is not None:
+            checkpoint['rng_states'] = self._rng_states
+        self._rng_states = None
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._rng_states = checkpoint.get('rng_states')
+
+    def _restore_rng_states(self, runner) -> None:
+        states, self._rng_states = self._rng_states, None
+        if not self.save_rng_state or states is None or runner.iter == 0:
+            return
+        if len(states) != get_world_size():
+            print_log(f'SafeCheckpointHook: the checkpoint holds RNG states '
+                      f'of {len(states)} processes, this run has '
+                      f'{get_world_size()}; RNG states are not restored',
+                      logger='current', level=logging.WARNING)
+            return
+        set_rng_state(states[get_rank()])
+
 
 def get_rng_state() -> dict:
     """This process's torch (CPU and CUDA), numpy and python RNG states."""
@@ -114,47 +159,3 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state['python'])
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
-
-
-@HOOKS.register_module()
-class RngStateHook(Hook):
-    """Save every rank's RNG states in checkpoints and restore them on
-    resume, so randomness drawn in the training processes (shuffle-BN
-    permutations, random proposals, dropout) continues as if the run had
-    not stopped.
-
-    Data randomness needs no state: mmengine's iteration-based loop replays
-    the data of the trained iterations on resume, and dataloader workers are
-    seeded from the seed, the rank and the worker id, so workers redraw the
-    same augmentations. (With ``num_workers=0`` the transforms draw from the
-    main process's RNG, which the replay advances from the restored state:
-    augmentations after a resume then differ from an uninterrupted run.)
-
-    The states are restored in ``before_train`` because mmengine re-seeds
-    after loading the checkpoint; a ``load_from`` without resume restores
-    nothing. A different world size restores nothing, with a warning.
-    """
-
-    priority = 'VERY_LOW'
-
-    def __init__(self) -> None:
-        self._pending: Optional[list] = None
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['rng_states'] = all_gather_object(get_rng_state())
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._pending = checkpoint.get('rng_states')
-
-    def before_train(self, runner) -> None:
-        states, self._pending = self._pending, None
-        if states is None or runner.iter == 0:
-            return
-        world = get_world_size()
-        if len(states) != world:
-            print_log(f'RngStateHook: the checkpoint holds RNG states of '
-                      f'{len(states)} processes, this run has {world}; RNG '
-                      'states are not restored', logger='current',
-                      level=logging.WARNING)
-            return
-        set_rng_state(states[get_rank()])

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import os.path as osp
+import socket
 import sys
 
 from ..utils import REPO, tiny_moco_config
@@ -60,3 +61,10 @@ def scalars(work_dir: str) -> dict:
                 if 'loss' in rec:
                     out[rec['iter']] = rec
     return out
+
+
+def free_port() -> int:
+    """A free TCP port for a torchrun rendezvous."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

@@ -1,6 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Atomic checkpoints: a kill or an error during a checkpoint write never
 leaves the latest checkpoint unreadable."""
+import io
 import os
 import os.path as osp
 import signal
@@ -50,45 +51,35 @@ save_checkpoint({'version': 2, 'w': torch.full((1_000_000, ), 2.0)}, path,
 '''
 
 
+def _half_write(f):
+    """Make ``f.write`` write half of its data, then fail like a kill."""
+    real_write = f.write
+
+    def write(data):
+        real_write(data[:len(data) // 2])
+        raise KeyboardInterrupt('simulated kill during the write')
+    f.write = write
+    return f
+
+
 def test_atomic_write_interrupted_keeps_the_old_file(tmp_path, monkeypatch):
     path = str(tmp_path / 'latest.pth')
     torch.save({'v': 1}, path)
-    real_fdopen = os.fdopen
-
-    def broken_fdopen(fd, mode):
-        f = real_fdopen(fd, mode)
-        real_write = f.write
-
-        def write(data):
-            real_write(data[:len(data) // 2])
-            raise KeyboardInterrupt('simulated kill during the write')
-        f.write = write
-        return f
-
-    monkeypatch.setattr(os, 'fdopen', broken_fdopen)
-    buf = __import__('io').BytesIO()
+    buf = io.BytesIO()
     torch.save({'v': 2}, buf)
+    real_fdopen, real_open = os.fdopen, open
+    monkeypatch.setattr(os, 'fdopen',
+                        lambda *a, **k: _half_write(real_fdopen(*a, **k)))
     with pytest.raises(KeyboardInterrupt):
         atomic_write(path, buf.getvalue())
     monkeypatch.undo()
     assert torch.load(path)['v'] == 1
     assert os.listdir(tmp_path) == ['latest.pth']  # no temporary left
     # the same interruption on mmengine's stock local backend corrupts it
-    real_open = open
-
-    def broken_open(p, mode='r', *a, **k):
-        f = real_open(p, mode, *a, **k)
-        if 'w' in mode:
-            real_write = f.write
-
-            def write(data):
-                real_write(data[:len(data) // 2])
-                raise KeyboardInterrupt('simulated kill during the write')
-            f.write = write
-        return f
-
     import mmengine.fileio.backends.local_backend as lb
-    monkeypatch.setattr(lb, 'open', broken_open, raising=False)
+    monkeypatch.setattr(lb, 'open',
+                        lambda *a, **k: _half_write(real_open(*a, **k)),
+                        raising=False)
     with pytest.raises(KeyboardInterrupt):
         LocalBackend().put(buf.getvalue(), path)
     monkeypatch.undo()

@@ -70,6 +70,7 @@ def test_bad_files_skipped_counted_and_listed(tmp_path):
     assert any('epoch 1 (iteration 8)' in s for s in summaries), summaries
     assert any('epoch 2 (iteration 16)' in s for s in summaries), summaries
     final = [s for s in summaries if 'end of training' in s][-1]
+    print(final)
     assert f'{len(bad)} distinct bad files' in final
     for path in bad:
         assert path in final

@@ -29,7 +29,7 @@ EPS = 1e-2  # pixels (float32 box maths vs float32 homographies)
 @st.composite
 def scenes(draw, min_side=16, max_side=96, max_boxes=8):
     """((h, w), boxes x1y1x2y2 float32, seed): boxes of any size, some
-    across the border (the image is :func:`_image` of the size and seed)."""
+    across the border (:func:`_setup` makes the image)."""
     h = draw(st.integers(min_side, max_side))
     w = draw(st.integers(min_side, max_side))
     n = draw(st.integers(0, max_boxes))
@@ -44,9 +44,19 @@ def scenes(draw, min_side=16, max_side=96, max_boxes=8):
     return (h, w), np.array(boxes, np.float32).reshape(-1, 4), seed
 
 
-def _image(hw, seed):
+def _setup(scene):
+    """The scene's image and boxes; numpy's global RNG (the transforms'
+    randomness) seeded from the scene."""
+    hw, boxes, seed = scene
+    np.random.seed(seed % 2**32)
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 255, hw + (3, ), dtype=np.uint8)
+    return rng.integers(0, 255, hw + (3, ), dtype=np.uint8), boxes, seed
+
+
+def _proposal_results(img, boxes):
+    return dict(img=img.copy(), img_shape=img.shape[:2],
+                ori_shape=img.shape[:2], img_id=0, img_path='p.jpg',
+                proposals=boxes.copy())
 
 
 def _results(img, boxes, **extra):
@@ -110,9 +120,7 @@ def check_back_inside_source(view, src_hw):
 @SETTINGS
 @given(scenes(), st.integers(8, 64), st.floats(1.0, 6.0))
 def test_random_resized_crop(scene, size, min_box):
-    hw, boxes, seed = scene
-    img = _image(hw, seed)
-    np.random.seed(seed % 2**32)
+    img, boxes, seed = _setup(scene)
     t = RandomResizedCropWithBoxes(scale=size, crop_scale=(0.1, 1.0),
                                    min_box_size=min_box)
     out = t(_results(img, boxes))
@@ -123,9 +131,7 @@ def test_random_resized_crop(scene, size, min_box):
 @SETTINGS
 @given(scenes(), st.integers(8, 48))
 def test_random_crop_views(scene, size):
-    hw, boxes, seed = scene
-    img = _image(hw, seed)
-    np.random.seed(seed % 2**32)
+    img, boxes, seed = _setup(scene)
     out = RandomCropViews(size=size, min_box_size=1.0)(_results(img, boxes))
     assert set(out['views']) == {'view1', 'view2'}
     for view in out['views'].values():
@@ -135,16 +141,12 @@ def test_random_crop_views(scene, size):
 @SETTINGS
 @given(scenes(min_side=24, max_boxes=6), st.integers(16, 48))
 def test_soco_views(scene, size):
-    hw, boxes, seed = scene
-    img = _image(hw, seed)
-    np.random.seed(seed % 2**32)
+    img, boxes, seed = _setup(scene)
     t = SoCoViews(v1_size=size, v2_size=size, v3_size=max(size // 2, 8),
                   min_box_size=1.0, interpolation='nearest')
-    out = t(dict(img=img.copy(), img_shape=img.shape[:2],
-                 ori_shape=img.shape[:2], img_id=0, img_path='p.jpg',
-                 proposals=boxes.copy()))
+    out = t(_proposal_results(img, boxes))
     # id -1: the documented fallback, the whole image as the box
-    whole = np.array([[0, 0, hw[1], hw[0]]], np.float32)
+    whole = np.array([[0, 0, img.shape[1], img.shape[0]]], np.float32)
     for view in out['views'].values():
         check_follows_homography_subset(view, np.concatenate([boxes, whole]))
 
@@ -164,14 +166,10 @@ def check_follows_homography_subset(view, proposals):
 @given(scenes(min_side=32, max_boxes=6), st.integers(16, 48),
        st.sampled_from(['obj_obj_dilate', 'obj_scene', 'scene_scene']))
 def test_object_aware_crops(scene, size, mode):
-    hw, boxes, seed = scene
-    img = _image(hw, seed)
-    np.random.seed(seed % 2**32)
+    img, boxes, seed = _setup(scene)
     t = ObjectAwareCrops(mode=mode, out_size=size, min_box_size=4,
                          min_crop_size=4, interpolation='nearest')
-    out = t(dict(img=img.copy(), img_shape=img.shape[:2],
-                 ori_shape=img.shape[:2], img_id=0, img_path='p.jpg',
-                 proposals=boxes.copy()))
+    out = t(_proposal_results(img, boxes))
     valid = clip_boxes(boxes, img.shape[1::-1], min_size=0)
     for view in out['views'].values():
         assert view['img'].shape[:2] == (size, size)
@@ -186,9 +184,7 @@ def test_object_aware_crops(scene, size, mode):
 @SETTINGS
 @given(scenes(min_side=32, max_boxes=0), st.integers(16, 64))
 def test_instance_composite(scene, bg):
-    hw, _, seed = scene
-    img = _image(hw, seed)
-    np.random.seed(seed % 2**32)
+    img, _, seed = _setup(scene)
     rng = np.random.default_rng(seed)
     mix = [dict(img=rng.integers(0, 255, (40, 50, 3), dtype=np.uint8),
                 img_path=f'bg{i}.png') for i in range(2)]
@@ -207,14 +203,12 @@ def test_instance_composite(scene, bg):
 @given(scenes(), st.sampled_from(['anchor', 'relative']),
        st.floats(0.0, 0.5))
 def test_box_jitter(scene, mode, ratio):
-    hw, boxes, seed = scene
-    img = _image(hw, seed)
+    img, boxes, seed = _setup(scene)
     h, w = img.shape[:2]
     inside = clip_boxes(boxes, (w, h), min_size=0)
     keep = ((inside[:, 2] - inside[:, 0] >= 1)
             & (inside[:, 3] - inside[:, 1] >= 1))
     inside = inside[keep]
-    np.random.seed(seed % 2**32)
     t = RandomBoxJitter(mode=mode, stride=8, sizes=(8, 16, 32),
                         jitter_ratio=ratio)
     out = t(_results(img, inside))
@@ -229,8 +223,7 @@ def test_box_jitter(scene, mode, ratio):
 @settings(max_examples=15, deadline=None, derandomize=True)
 @given(scenes(max_side=40), st.integers(8, 80))
 def test_robust_loading_upscale(scene, min_size):
-    hw, boxes, seed = scene
-    img = _image(hw, seed)
+    img, boxes, seed = _setup(scene)
     with tempfile.TemporaryDirectory() as d:
         path = osp.join(d, 'x.png')
         cv2.imwrite(path, img)

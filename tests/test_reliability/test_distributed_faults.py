@@ -3,20 +3,13 @@
 that crashes or hangs ends the job with an error within a bounded time
 instead of blocking it. (Every toy config training on 2 processes is
 tests/test_tools/test_toy_methods.py.)"""
-import socket
 import subprocess
 import time
 
 import pytest
 
 from ..utils import REPO, write_random_images
-from .helpers import env, reliability_config
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from .helpers import env, free_port, reliability_config
 
 
 @pytest.mark.parametrize('action', ['raise', 'hang'])
@@ -31,7 +24,7 @@ def test_failing_rank_ends_the_job(tmp_path, action):
         ['bash', 'tools/dist_train.sh', cfg, '2', '--cfg-options',
          'train_dataloader.batch_size=2', 'env_cfg.dist_cfg.timeout=15'],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(env(), PORT=str(_free_port())))
+        env=dict(env(), PORT=str(free_port())))
     took = time.time() - start
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-3000:]

@@ -9,7 +9,7 @@ import sys
 import torch
 
 from ..utils import REPO, write_random_images
-from .helpers import env, reliability_config, scalars
+from .helpers import env, free_port, reliability_config, scalars
 
 STATEFUL = "custom_hooks = [dict(type='TestStatefulHook')%s]\n"
 KILL = ", dict(type='TestFaultHook', action='kill', at_iter=6)"
@@ -68,3 +68,35 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     for k in mom_a:
         assert torch.allclose(mom_a[k]['momentum_buffer'],
                               mom_b[k]['momentum_buffer'], atol=1e-6)
+
+
+def test_two_process_resume_restores_every_rank(tmp_path):
+    """2 CPU processes: a run stopped at iteration 2 and resumed to 4 gives
+    the losses, weights and RNG draws of an uninterrupted 4-iteration run;
+    the checkpoint holds both ranks' RNG states."""
+    imgs = write_random_images(str(tmp_path / 'imgs'), n=16)
+
+    def dist_train(work, max_iters, *args):
+        cfg = reliability_config(imgs, work, max_iters=4, ckpt_interval=2,
+                                 num_workers=1, extra=STATEFUL % '')
+        res = subprocess.run(
+            ['bash', 'tools/dist_train.sh', cfg, '2', '--cfg-options',
+             'train_dataloader.batch_size=2', f'train_cfg.max_iters='
+             f'{max_iters}'] + list(args), cwd=REPO, capture_output=True,
+            text=True, env=dict(env(), PORT=str(free_port())), timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+
+    ref, work = str(tmp_path / 'ref'), str(tmp_path / 'resumed')
+    dist_train(ref, 4)
+    dist_train(work, 2)  # stops after the checkpoint at 2 (same schedule)
+    assert len(torch.load(osp.join(work, 'iter_2.pth'))['rng_states']) == 2
+    dist_train(work, 4, '--resume')
+    a, b = scalars(ref), scalars(work)
+    for it in (3, 4):
+        for key in ('loss', 'lr', 'rng_probe', 'hook_count'):
+            assert abs(a[it][key] - b[it][key]) <= 1e-6, (it, key)
+    sa = torch.load(osp.join(ref, 'iter_4.pth'))['state_dict']
+    sb = torch.load(osp.join(work, 'iter_4.pth'))['state_dict']
+    for k in sa:
+        assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6), k
+

@@ -12,8 +12,8 @@ from mmselfdet.registry import HOOKS
 from ..utils import write_random_images
 from .helpers import reliability_config
 
-NAN_AT = "custom_hooks = [dict(type='TestFaultHook', action='nan', at_iter=3)," \
-    " dict(type='WeightProbeHook')]\n"
+NAN_AT = ("custom_hooks = [dict(type='TestFaultHook', action='nan', "
+          "at_iter=3), dict(type='WeightProbeHook')]\n")
 
 
 @HOOKS.register_module(force=True)
