@@ -2,6 +2,7 @@
 """Count and list the image files that the training pipeline skipped."""
 import logging
 import os.path as osp
+import shutil
 from collections import Counter
 from typing import Iterator, List, Tuple
 
@@ -38,7 +39,8 @@ class BadImageSummaryHook(Hook):
     from all ranks and logs on rank 0 one line per summary: skips in the
     epoch, skips in total and distinct files, with the first ``max_listed``
     files and their reasons; the full list (file, reason, times skipped) is
-    written to ``<log_dir>/bad_images.tsv``. An iteration-based loop's
+    written to ``<log_dir>/bad_images.tsv`` (the temporary reports are removed
+    after the run). An iteration-based loop's
     epoch is one pass of the dataloader (``len(train_dataloader)``
     iterations). Without a skipping loader the hook does nothing.
 
@@ -107,3 +109,9 @@ class BadImageSummaryHook(Hook):
 
     def after_train(self, runner) -> None:
         self.summarize(runner, f'end of training (iteration {runner.iter})')
+
+    def after_run(self, runner) -> None:
+        """Remove the loaders' temporary report folders (the list stays in
+        ``bad_images.tsv``)."""
+        for t in self._loaders:
+            shutil.rmtree(t.report_dir, ignore_errors=True)

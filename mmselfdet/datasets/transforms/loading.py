@@ -4,6 +4,7 @@ import logging
 import os
 import os.path as osp
 import tempfile
+import uuid
 from typing import ClassVar, List, Optional, Tuple
 
 import cv2
@@ -98,9 +99,10 @@ class LoadImageRobust(BaseTransform):
     ``None`` instead). Each skipped file is logged with a WARNING through
     :func:`mmengine.logging.print_log`, counted in a class-level counter
     (:meth:`skip_count`, per process) and appended as ``path<TAB>reason``
-    to ``<report_dir>/<pid>.tsv``: ``report_dir`` is a folder made when the
-    transform is built (in the main process, before dataloader workers
-    start), so the skips of every worker process are collected there and
+    to ``<report_dir>/<pid>.tsv``: ``report_dir`` is a temporary folder
+    named when the transform is built (in the main process, before
+    dataloader workers start) and made by the first skip, so the skips of
+    every worker process are collected there and
     :meth:`skipped_files` (e.g. through
     :class:`~mmselfdet.engine.BadImageSummaryHook`) reads them all.
 
@@ -170,8 +172,13 @@ class LoadImageRobust(BaseTransform):
                 f'interpolation must be one of {sorted(cv2_interp_codes)}, '
                 f'got {interpolation!r}')
         self.on_error = 'raise' if on_error == 'fail' else on_error
-        self.report_dir = (tempfile.mkdtemp(prefix='mmselfdet-bad-images-')
-                           if self.on_error == 'skip' else None)
+        # chosen here (main process, before dataloader workers start) and
+        # made by the first skip, in whichever process it happens
+        self.report_dir: Optional[str] = None
+        if self.on_error == 'skip':
+            self.report_dir = osp.join(
+                tempfile.gettempdir(), 'mmselfdet-bad-images-'
+                f'{os.getpid()}-{uuid.uuid4().hex[:12]}')
         self.min_size = None if min_size is None else int(min_size)
         self.high_depth = high_depth
         self.exif_orientation = exif_orientation
@@ -197,6 +204,7 @@ class LoadImageRobust(BaseTransform):
         if self.report_dir is None:
             return
         reason = ' '.join(str(reason).split())
+        os.makedirs(self.report_dir, exist_ok=True)
         with open(osp.join(self.report_dir, f'{os.getpid()}.tsv'), 'a',
                   encoding='utf-8') as f:
             f.write(f'{path}\t{reason}\n')
