@@ -6,7 +6,12 @@ Usage:
         [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher ...]
 
 Also runs distributed on CPU-only machines (``tools/dist_train.sh CONFIG 2``
-uses the gloo backend when there is no GPU).
+uses the gloo backend when there is no GPU; ``env_cfg.dist_cfg.timeout``
+bounds how long ranks wait for a hung peer).
+
+``--resume`` after a crash or a kill continues where the latest checkpoint
+left off (iteration, optimizer, schedules, queues, momentum encoders, hook
+state, RNG states, data order); see docs/reliability.md.
 """
 import argparse
 import difflib
