@@ -78,9 +78,10 @@ class BadImageSummaryHook(Hook):
         reasons = dict(records)
         counts = Counter(p for p, _ in records)
         path = osp.join(runner.log_dir, 'bad_images.tsv')
-        with open(path, 'w', encoding='utf-8') as f:
-            for p, n in sorted(counts.items()):
-                f.write(f'{p}\t{reasons[p]}\t{n}\n')
+        if counts:
+            with open(path, 'w', encoding='utf-8') as f:
+                for p, n in sorted(counts.items()):
+                    f.write(f'{p}\t{reasons[p]}\t{n}\n')
         listed = '; '.join(f'{p} ({reasons[p]})'
                            for p in sorted(counts)[:self.max_listed])
         more = len(counts) - self.max_listed
