@@ -1,6 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Self-training rounds inside one training run (DETR pretraining, stage D)."""
 import copy
+import gc
 import json
 import os.path as osp
 from typing import Dict, Optional
@@ -173,15 +174,24 @@ class SelfTrainingHook(Hook):
         self.ann_file = path
         loop = runner.train_loop
         if hasattr(loop, 'dataloader_iterator'):  # IterBasedTrainLoop
-            # a fresh iterator (fresh workers see the new labels); drop the
-            # old one first: it closes mmengine InfiniteSampler's shared
-            # index generator, which is then made anew
+            # a fresh iterator (fresh workers see the new labels)
             it_type = type(loop.dataloader_iterator)
             loop.dataloader_iterator = None
-            sampler = getattr(loop.dataloader, 'sampler', None)
-            if hasattr(sampler, '_indices_of_rank'):
-                sampler.indices = sampler._indices_of_rank()
-            loop.dataloader_iterator = it_type(loop.dataloader)
+            gc.collect()  # close the old generators now, not at random later
+            # mmengine's InfiniteSampler iterates one generator made in its
+            # __init__; closing the old iterator closed it: make it anew
+            dl = loop.dataloader
+            for sampler in (getattr(dl, 'sampler', None),
+                            getattr(dl.batch_sampler, 'sampler', None)):
+                if hasattr(sampler, '_indices_of_rank'):
+                    sampler.indices = sampler._indices_of_rank()
+            # mmdet's AspectRatioBatchSampler keeps its buckets on the
+            # instance; one closed at a `yield` stays full, and the new
+            # iteration would then never reach `len == batch_size`
+            for bucket in getattr(dl.batch_sampler, '_aspect_ratio_buckets',
+                                  []):
+                del bucket[:]
+            loop.dataloader_iterator = it_type(dl)
 
     def _keep_previous(self, preds: Dict[int, tuple],
                        feats: Dict[int, np.ndarray]) -> int:

@@ -79,7 +79,7 @@ def _cfg(pseudo_json, toy_root, work_dir, max_iters):
             t['scale'] = (64, 64)
     cfg.train_dataloader.batch_size = 2
     cfg.train_cfg.max_iters = max_iters
-    cfg.default_hooks.checkpoint.interval = 3
+    cfg.default_hooks.checkpoint.update(interval=3, max_keep_ckpts=3)
     cfg.default_hooks.logger.interval = 1
     hook = cfg.custom_hooks[0]
     hook.update(interval=2, num_rounds=3, score_thr=0.0, max_per_img=3)
@@ -98,11 +98,14 @@ def test_self_training_rounds_and_resume_mid_round(pseudo_json, toy_root,
     from mmengine.runner import Runner
     torch.manual_seed(0)
     run1 = str(tmp_path / 'run1')
-    runner = Runner.from_cfg(_cfg(pseudo_json, toy_root, run1, 3))
+    # rounds start at iterations 2 and 4; two batches after each round
+    # outrun what the old sampler had buffered
+    runner = Runner.from_cfg(_cfg(pseudo_json, toy_root, run1, 5))
     runner.train()
     r1 = osp.join(run1, 'self_training', 'round_01.json')
-    assert _hook(runner).round == 1
-    assert runner.train_dataloader.dataset.ann_file == r1
+    assert _hook(runner).round == 2 and runner.iter == 5
+    assert runner.train_dataloader.dataset.ann_file == osp.join(
+        run1, 'self_training', 'round_02.json')
     # the round's json is a COCO file mmdet loads, boxes on every image
     obj = json.load(open(r1))
     assert obj['info']['round'] == 1 and len(obj['images']) == 16
