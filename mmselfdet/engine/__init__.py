@@ -7,9 +7,11 @@ from .dist import CPU_DDP_WRAPPER, init_cpu_dist_if_needed, prepare_launch
 from .hooks import MomentumScheduleHook
 from .lars import LARS
 from .loss_guard import NonFiniteLossHook
+from .self_training import SelfTrainingHook
 
 register_checkpoint_safe_globals()
 __all__ = ['BadImageSummaryHook', 'SafeCheckpointHook', 'NonFiniteLossHook']
 
 __all__ += ['register_checkpoint_safe_globals', 'safe_checkpoint_globals',
-           'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER', 'prepare_launch', 'MomentumScheduleHook', 'LARS']
+           'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER', 'prepare_launch', 'MomentumScheduleHook', 'LARS',
+           'SelfTrainingHook']
