@@ -32,6 +32,26 @@ def _make_proposals(root, rel):
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
 
+def _make_pseudo_labels(root, rel, num_classes):
+    """DETR pretraining stages A + B on the test toy set, once (the SimDETR
+    toy config trains on their COCO json)."""
+    out = osp.join(root, rel)
+    if osp.isfile(out):
+        return
+    props = osp.join(osp.dirname(out), 'feature_proposals.json')
+    for cmd in ([osp.join('tools', 'detr_pretrain', 'make_proposals.py'),
+                 osp.join(root, 'annotations', 'unlabeled.json'),
+                 '--img-root', osp.join(root, 'unlabeled'), '--arch',
+                 'resnet18', '--stage', '1', '--img-scale', '64', '64',
+                 '--out', props, '--workers', '0', '--no-progress',
+                 '--device', 'cpu'],
+                [osp.join('tools', 'detr_pretrain', 'cluster_pseudo_labels.py'),
+                 props, '--num-classes', str(num_classes), '--out', out]):
+        res = subprocess.run([sys.executable] + cmd, cwd=REPO,
+                             capture_output=True, text=True, env=_env())
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+
 def _data_opts(cfg_path, root, batch):
     from mmengine.config import Config
     cfg = Config.fromfile(cfg_path)
@@ -40,6 +60,10 @@ def _data_opts(cfg_path, root, batch):
         ds += '.dataset'
     if cfg.train_dataloader.dataset.get('proposal_file'):
         _make_proposals(root, cfg.train_dataloader.dataset.proposal_file)
+    if str(cfg.train_dataloader.dataset.get('ann_file')).startswith(
+            'simdetr/'):
+        _make_pseudo_labels(root, cfg.train_dataloader.dataset.ann_file,
+                            cfg.model.bbox_head.num_classes)
     return [f'{ds}.data_root={root}/', f'train_dataloader.batch_size={batch}',
             'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',
@@ -65,11 +89,17 @@ def test_toy_config_trains_and_exports(cfg, toy_root, tmp_path):
     losses = [r['loss'] for r in recs if 'loss' in r]
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
     out = str(tmp_path / 'exported.pth')
+    # the toy downstream detector: RetinaNet R18 for the backbone methods;
+    # the 5-class toy Deformable DETR for DETR pretraining (whole detector
+    # minus the class layer)
+    export = ['--parts', 'backbone.', '--downstream-config',
+              'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py']
+    if '/simdetr/' in cfg:
+        export = ['--downstream-config', 'configs/simdetr/'
+                  'deformable-detr_r18_1xb8-300it_toy-5cls.py']
     res = subprocess.run(
         [sys.executable, 'tools/export_checkpoint.py',
-         osp.join(work, 'iter_2.pth'), out, '--parts', 'backbone.',
-         '--downstream-config',
-         'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'],
+         osp.join(work, 'iter_2.pth'), out] + export,
         cwd=REPO, capture_output=True, text=True, env=_env())
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     n = len(torch.load(out)['state_dict'])

@@ -83,7 +83,16 @@ def _run(cmd: List[str]) -> str:
 # --------------------------------------------------------------------------
 # step: time and memory per iteration
 # --------------------------------------------------------------------------
-def _build(cfg_path: str, data_root: str, batch_size: int, device: str):
+#: the methods of the ``step`` part: name -> (config, model overrides)
+STEP_METHODS = {
+    'SoCo': (SOCO_CFG, {}),
+    'E2E': (E2E_CFG, {}),
+    'E2E, no extra crops': (E2E_CFG, dict(extra_crops=None)),
+}
+
+
+def _build(cfg_path: str, data_root: str, batch_size: int, device: str,
+           model_overrides: Optional[dict] = None):
     """Model, optimizer and one collated batch of ``cfg_path``."""
     import torch
     from mmengine.config import Config
@@ -95,6 +104,7 @@ def _build(cfg_path: str, data_root: str, batch_size: int, device: str):
     from mmselfdet.registry import MODELS
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(_REPO_ROOT, cfg_path))
+    cfg.model.update(model_overrides or {})
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.data_root = data_root.rstrip('/') + '/'
     dataset = DS.build(ds_cfg)
@@ -130,9 +140,10 @@ def step_times(data_root: str, batch_size: int, iters: int, warmup: int,
     import statistics
 
     import torch
-    built = {name: _build(cfg, data_root, batch_size, device)
-             for name, cfg in (('SoCo', SOCO_CFG), ('E2E', E2E_CFG))}
+    built = {name: _build(cfg, data_root, batch_size, device, over)
+             for name, (cfg, over) in STEP_METHODS.items()}
     times = {name: [] for name in built}
+    cpu = {name: [] for name in built}
     peak = {}
     for name, (model, opt, batch) in built.items():
         for _ in range(warmup):
@@ -142,31 +153,69 @@ def step_times(data_root: str, batch_size: int, iters: int, warmup: int,
             if device.startswith('cuda'):
                 torch.cuda.reset_peak_memory_stats()
             _sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             _step(model, opt, batch)
             _sync(device)
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
             if device.startswith('cuda'):
                 peak[name] = max(peak.get(name, 0),
                                  torch.cuda.max_memory_allocated())
     out = {}
     for name, ts in times.items():
         out[name] = dict(median_s=statistics.median(ts), min_s=min(ts),
-                         max_s=max(ts), n=len(ts))
+                         max_s=max(ts), n=len(ts),
+                         cpu_s=statistics.median(cpu[name]))
         if name in peak:
             out[name]['peak_mb'] = peak[name] / 2**20
     return out
 
 
-def step_memory_cpu(data_root: str, batch_size: int, method: str) -> float:
-    """Peak RSS growth (MiB) of training steps, in this (fresh) process."""
-    cfg = SOCO_CFG if method == 'SoCo' else E2E_CFG
-    model, opt, batch = _build(cfg, data_root, batch_size, 'cpu')
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def step_memory_cpu(batch_file: str, method: str) -> float:
+    """Peak RSS growth (MiB) of training steps, in this (fresh) process that
+    only builds the model and loads the saved batch (building the dataset
+    would set a higher peak than the steps)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmselfdet  # noqa: F401
+    from mmselfdet.registry import MODELS
+    init_default_scope('mmdet')
+    cfg_path, overrides = STEP_METHODS[method]
+    cfg = Config.fromfile(osp.join(_REPO_ROOT, cfg_path))
+    cfg.model.update(overrides)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                          lr=0.01, momentum=0.9)
+    batch = torch.load(batch_file, weights_only=False)  # our own temp file
+    import gc
+    import threading
+    page = os.sysconf('SC_PAGE_SIZE')
+
+    def rss() -> int:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * page
+
+    gc.collect()
+    base = rss()
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:  # the current RSS every 2 ms, its maximum kept
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
     for _ in range(3):
         _step(model, opt, batch)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (peak - base) / 1024.0  # ru_maxrss is KiB on Linux
+    done.set()
+    watcher.join()
+    return (peak[0] - base) / 2**20
 
 
 def part_step(args) -> str:
@@ -175,31 +224,42 @@ def part_step(args) -> str:
     times = step_times(args.data_root, args.batch_size, args.iters,
                        args.warmup, device)
     if not device.startswith('cuda'):
-        for name in ('SoCo', 'E2E'):
+        import torch
+        tmp = tempfile.mkdtemp(prefix='soco_mem_')
+        for i, (name, (cfg, over)) in enumerate(STEP_METHODS.items()):
+            batch_file = osp.join(tmp, f'{i}.pt')
+            torch.save(_build(cfg, args.data_root, args.batch_size, 'cpu',
+                              over)[2], batch_file)
             out = _run([_py(), osp.abspath(__file__), '--memory-worker', name,
-                        '--data-root', args.data_root, '--batch-size',
-                        str(args.batch_size)])
+                        '--batch-file', batch_file])
             times[name]['peak_mb'] = float(out.strip().splitlines()[-1])
     mem = ('peak memory (MiB): torch.cuda.max_memory_allocated'
            if device.startswith('cuda') else
-           'peak memory (MiB): growth of the peak RSS of a fresh process over '
-           '3 steps, after model and batch are built')
+           'peak memory (MiB): the largest resident set (sampled every 2 ms) of '
+           'a fresh process during 3 steps, minus its size after the model is '
+           'built and the saved batch loaded')
     lines = [
         f'### Per iteration (batch {args.batch_size}, {device})', '',
         f'- configs: `{SOCO_CFG}` (selective-search boxes) and `{E2E_CFG}` '
-        '(heat-map boxes + 2 extra crops per box); the same '
+        '(heat-map boxes + 2 extra crops per box; also with '
+        '`extra_crops=None`: the proposer\'s own cost); the same '
         f'{args.batch_size} toy images through each config\'s pipeline; '
         f'{args.warmup} warm-up steps each, then {args.iters} steps each, '
         'alternating A/B', f'- {mem}', '',
-        '| method | median s/iter | min-max | peak memory (MiB) | vs SoCo |',
-        '|---|---|---|---|---|'
+        '- CPU s/iter: CPU time of the process per step (one torch thread: '
+        'the compute itself, nearly independent of the load)', '',
+        '| method | median s/iter (wall) | min-max | CPU s/iter | '
+        'peak memory (MiB) | wall vs SoCo | CPU vs SoCo |',
+        '|---|---|---|---|---|---|---|'
     ]
-    for name in ('SoCo', 'E2E'):
+    for name in STEP_METHODS:
         t = times[name]
         lines.append(
             f'| {name} | {t["median_s"]:.3f} | {t["min_s"]:.3f}-'
-            f'{t["max_s"]:.3f} | {t.get("peak_mb", float("nan")):.0f} | '
-            f'{t["median_s"] / times["SoCo"]["median_s"]:.2f}x |')
+            f'{t["max_s"]:.3f} | {t["cpu_s"]:.3f} | '
+            f'{t.get("peak_mb", float("nan")):.0f} | '
+            f'{t["median_s"] / times["SoCo"]["median_s"]:.2f}x | '
+            f'{t["cpu_s"] / times["SoCo"]["cpu_s"]:.2f}x |')
     return '\n'.join(lines)
 
 
@@ -354,6 +414,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--out-md', default=None)
     p.add_argument('--note', default=None)
     p.add_argument('--memory-worker', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--batch-file', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -363,8 +424,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.memory_worker:
         import torch
         torch.set_num_threads(1)
-        print(step_memory_cpu(args.data_root, args.batch_size,
-                              args.memory_worker))
+        print(step_memory_cpu(args.batch_file, args.memory_worker))
         return 0
     if not osp.isfile(osp.join(args.data_root, SS_FILE)):
         raise FileNotFoundError(
