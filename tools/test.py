@@ -39,11 +39,12 @@ def main():
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.load_from = args.checkpoint
-    from mmselfdet.engine import prepare_launch
+    from mmselfdet.engine import finish_launch, prepare_launch
     prepare_launch(cfg, args.config, args.work_dir, args.launcher)
 
     runner = Runner.from_cfg(cfg)
     runner.test()
+    finish_launch()
 
 
 if __name__ == '__main__':

@@ -94,11 +94,12 @@ def main():
 
     # work dir, launcher; on CPU-only machines gloo + a CPU DDP wrapper
     # (mmengine cannot start torchrun / SLURM jobs there itself)
-    from mmselfdet.engine import prepare_launch
+    from mmselfdet.engine import finish_launch, prepare_launch
     prepare_launch(cfg, args.config, args.work_dir, args.launcher)
 
     runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_launch()
 
 
 if __name__ == '__main__':

@@ -3,7 +3,8 @@ from .checkpoint import (register_checkpoint_safe_globals,
                          safe_checkpoint_globals)
 from .bad_data import BadImageSummaryHook
 from .checkpoint_hooks import SafeCheckpointHook
-from .dist import CPU_DDP_WRAPPER, init_cpu_dist_if_needed, prepare_launch
+from .dist import (CPU_DDP_WRAPPER, finish_launch, init_cpu_dist_if_needed,
+                   prepare_launch)
 from .hooks import MomentumScheduleHook
 from .lars import LARS
 from .loss_guard import NonFiniteLossHook
@@ -13,5 +14,5 @@ register_checkpoint_safe_globals()
 __all__ = ['BadImageSummaryHook', 'SafeCheckpointHook', 'NonFiniteLossHook']
 
 __all__ += ['register_checkpoint_safe_globals', 'safe_checkpoint_globals',
-           'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER', 'prepare_launch', 'MomentumScheduleHook', 'LARS',
+           'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER', 'prepare_launch', 'finish_launch', 'MomentumScheduleHook', 'LARS',
            'SelfTrainingHook']

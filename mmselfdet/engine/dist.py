@@ -74,3 +74,14 @@ def prepare_launch(cfg, config_path: str, work_dir: Optional[str],
     timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
     if init_cpu_dist_if_needed(launcher, timeout=timeout):
         cfg.model_wrapper_cfg = dict(CPU_DDP_WRAPPER)
+
+
+def finish_launch() -> None:
+    """End a distributed run cleanly: wait for every rank, then destroy the
+    process group. Exiting with a live gloo group can abort a rank at
+    interpreter shutdown ("terminate called without an active exception",
+    SIGABRT) after training itself succeeded."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
