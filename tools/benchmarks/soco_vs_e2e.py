@@ -171,26 +171,14 @@ def step_times(data_root: str, batch_size: int, iters: int, warmup: int,
     return out
 
 
-def step_memory_cpu(batch_file: str, method: str) -> float:
-    """Peak RSS growth (MiB) of training steps, in this (fresh) process that
-    only builds the model and loads the saved batch (building the dataset
-    would set a higher peak than the steps)."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    import mmselfdet  # noqa: F401
-    from mmselfdet.registry import MODELS
-    init_default_scope('mmdet')
+def step_memory_cpu(data_root: str, batch_size: int, method: str) -> float:
+    """Peak RSS growth (MiB) of training steps, in this (fresh) process: the
+    current resident set is sampled during the steps and compared with the
+    one after model, dataset and batch are built (the process's own peak
+    RSS would be set by building the dataset, not by the steps)."""
     cfg_path, overrides = STEP_METHODS[method]
-    cfg = Config.fromfile(osp.join(_REPO_ROOT, cfg_path))
-    cfg.model.update(overrides)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.train()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                          lr=0.01, momentum=0.9)
-    batch = torch.load(batch_file, weights_only=False)  # our own temp file
+    model, opt, batch = _build(cfg_path, data_root, batch_size, 'cpu',
+                               overrides)
     import gc
     import threading
     page = os.sysconf('SC_PAGE_SIZE')
@@ -224,20 +212,16 @@ def part_step(args) -> str:
     times = step_times(args.data_root, args.batch_size, args.iters,
                        args.warmup, device)
     if not device.startswith('cuda'):
-        import torch
-        tmp = tempfile.mkdtemp(prefix='soco_mem_')
-        for i, (name, (cfg, over)) in enumerate(STEP_METHODS.items()):
-            batch_file = osp.join(tmp, f'{i}.pt')
-            torch.save(_build(cfg, args.data_root, args.batch_size, 'cpu',
-                              over)[2], batch_file)
+        for name in STEP_METHODS:
             out = _run([_py(), osp.abspath(__file__), '--memory-worker', name,
-                        '--batch-file', batch_file])
+                        '--data-root', args.data_root, '--batch-size',
+                        str(args.batch_size)])
             times[name]['peak_mb'] = float(out.strip().splitlines()[-1])
     mem = ('peak memory (MiB): torch.cuda.max_memory_allocated'
            if device.startswith('cuda') else
            'peak memory (MiB): the largest resident set (sampled every 2 ms) of '
-           'a fresh process during 3 steps, minus its size after the model is '
-           'built and the saved batch loaded')
+           'a fresh process during 3 steps, minus its size after the model, '
+           'the dataset and the batch are built')
     lines = [
         f'### Per iteration (batch {args.batch_size}, {device})', '',
         f'- configs: `{SOCO_CFG}` (selective-search boxes) and `{E2E_CFG}` '
@@ -414,7 +398,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--out-md', default=None)
     p.add_argument('--note', default=None)
     p.add_argument('--memory-worker', default=None, help=argparse.SUPPRESS)
-    p.add_argument('--batch-file', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -424,7 +407,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.memory_worker:
         import torch
         torch.set_num_threads(1)
-        print(step_memory_cpu(args.batch_file, args.memory_worker))
+        print(step_memory_cpu(args.data_root, args.batch_size,
+                              args.memory_worker))
         return 0
     if not osp.isfile(osp.join(args.data_root, SS_FILE)):
         raise FileNotFoundError(
