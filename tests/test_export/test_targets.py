@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+# covers: mmselfdet/export/targets.py
 """Each export target round-trips a pretraining checkpoint: the written
 file holds exactly the expected key layout (fixed lists in ./keys, written
 from detectron2's and torchvision's naming, not from our key maps) and

@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+# covers: mmselfdet/engine/checkpoint_hooks.py
 """Atomic checkpoints: a kill or an error during a checkpoint write never
 leaves the latest checkpoint unreadable."""
 import io

@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+# covers: mmselfdet/engine/bad_data.py
 """Bad data at scale: corrupt / truncated / empty / non-image files are
 skipped, counted and listed per epoch (dataloader workers included) or fail
 the run by config; odd-mode images train; a proposal file made for other

@@ -1,4 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
+# covers: mmselfdet/engine/loss_guard.py
 """NonFiniteLossHook: a NaN loss stops training with a diagnostic, or skips
 exactly that optimizer step when configured; never silent."""
 import pytest
