@@ -57,3 +57,17 @@ work_dir = {work_dir!r}
     with open(path, 'w') as f:
         f.write(text)
     return path
+
+
+def load_tool(path: str):
+    """Import a script under ``tools/`` (e.g. ``'tools/eval_proposals.py'``)
+    as a module, registered in ``sys.modules`` so that worker processes can
+    unpickle its functions."""
+    import importlib.util
+    import sys
+    name = '_tool_' + path.replace('/', '_')[:-3]
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

@@ -3,10 +3,8 @@
 """The heat-map proposer as an offline proposal source: its file is scored
 by tools/eval_proposals.py and feeds object-aware crops like a selective
 search file does."""
-import importlib.util
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
@@ -14,18 +12,9 @@ from mmengine.config import Config
 
 from mmselfdet.datasets.proposals import load_proposal_file
 from mmselfdet.registry import DATASETS, MODELS
-from ..utils import REPO
+from ..utils import REPO, load_tool
 
 E2E = osp.join(REPO, 'configs/soco/soco-e2e_r18_fpn_1xb32-150it_toy.py')
-
-
-def _tool(path):
-    name = '_tool_' + osp.basename(path)[:-3]
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_heatmap_file_is_scored_and_feeds_object_aware_crops(toy_root,
@@ -33,7 +22,7 @@ def test_heatmap_file_is_scored_and_feeds_object_aware_crops(toy_root,
                                                              capsys):
     out = str(tmp_path / 'heat.json')
     ann = osp.join(toy_root, 'annotations', 'val.json')
-    tool = _tool('tools/heatmap_proposals.py')
+    tool = load_tool('tools/heatmap_proposals.py')
     assert tool.main([E2E, osp.join(toy_root, 'val'), '--ann-file', ann,
                       '--out', out, '--num-boxes', '20', '--size', '96',
                       '--device', 'cpu']) == 0
@@ -53,7 +42,7 @@ def test_heatmap_file_is_scored_and_feeds_object_aware_crops(toy_root,
         assert (boxes[:, 2] > boxes[:, 0]).all()
     assert sum(counts) > len(sizes)  # more than the fallback box per image
 
-    evaluator = _tool('tools/eval_proposals.py')
+    evaluator = load_tool('tools/eval_proposals.py')
     assert evaluator.main([out, ann, '--max-dets', '10', '20']) == 0
     assert 'AR@10' in capsys.readouterr().out
 
@@ -79,8 +68,8 @@ def test_heatmap_file_is_scored_and_feeds_object_aware_crops(toy_root,
 def test_benchmark_step_times_both_methods(toy_root):
     """The benchmark's per-iteration part runs both toy configs on the same
     images (tiny batch, one timed step each)."""
-    bench = _tool('tools/benchmarks/soco_vs_e2e.py')
-    gen = _tool('tools/generate_proposals.py')
+    bench = load_tool('tools/benchmarks/soco_vs_e2e.py')
+    gen = load_tool('tools/generate_proposals.py')
     ss = osp.join(toy_root, bench.SS_FILE)
     if not osp.isfile(ss):
         assert gen.main([osp.join(toy_root, 'unlabeled'), '--ann-file',
@@ -98,7 +87,7 @@ def test_benchmark_step_times_both_methods(toy_root):
 def test_heatmap_tool_reads_target_backbone_of_a_checkpoint(tmp_path):
     """--net target takes the momentum encoder's backbone, not the online
     one (they differ after training)."""
-    tool = _tool('tools/heatmap_proposals.py')
+    tool = load_tool('tools/heatmap_proposals.py')
     cfg = Config.fromfile(E2E)
     model = MODELS.build(cfg.model)
     with torch.no_grad():

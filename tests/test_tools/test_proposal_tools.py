@@ -6,7 +6,6 @@ Most runs call the tools' ``main`` in-process (the import of torch would
 cost seconds per subprocess); one run goes through the command line.
 Selective search runs at ``--max-side 96`` on the 96-px toy images.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -19,17 +18,11 @@ import pytest
 
 from mmselfdet.datasets.proposals import load_proposal_file
 
-from ..utils import REPO
+from ..utils import REPO, load_tool
 
 
 def _tool(name):
-    modname = f'_tool_{name}'
-    spec = importlib.util.spec_from_file_location(
-        modname, osp.join(REPO, 'tools', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod  # worker processes unpickle its functions
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool(f'tools/{name}.py')
 
 
 @pytest.fixture(scope='module')
