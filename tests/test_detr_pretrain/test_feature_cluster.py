@@ -87,3 +87,26 @@ def test_components_and_bad_args():
         FeatureClusterProposer(connectivity=6)
     with pytest.raises(ValueError, match='num_clusters'):
         FeatureClusterProposer(num_clusters=())
+
+
+def test_contrast_score_prefers_regions_unlike_their_surroundings():
+    """Blob A varies inside (a checkerboard) but differs from the background
+    around it; blob B is uniform but close to the background. Coherence ranks
+    B first, contrast (coherence minus the similarity to the ring around the
+    component) ranks A first."""
+    f = torch.zeros(1, 8, 16, 16)
+    f[:, 0] = 1
+    f[0, :, 2:6, 3:8] = 0
+    f[0, 1, 2:6, 3:8] = 1
+    checker = (torch.arange(4)[:, None] + torch.arange(5)[None]) % 2
+    f[0, 4, 2:6, 3:8] = 0.3 * (2 * checker - 1).float()
+    f[0, 2, 10:14, 9:15] = 1  # B: background channel stays 1
+    a, b = [24., 16., 64., 48.], [72., 80., 120., 112.]
+    for score, first in (('coherence', b), ('contrast', a)):
+        p = FeatureClusterProposer(num_clusters=(3, ), min_size=1,
+                                   score=score)
+        out = p(f, [META], (128, 128))[0]
+        assert sorted(out['bboxes'].tolist()) == [a, b]
+        assert out['bboxes'][0].tolist() == first, score
+    with pytest.raises(ValueError, match='score'):
+        FeatureClusterProposer(score='area')

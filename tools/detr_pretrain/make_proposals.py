@@ -56,6 +56,11 @@ def parse_args(argv=None):
                    default=[0.05, 0.9])
     p.add_argument('--nms-iou', type=float, default=0.7)
     p.add_argument('--max-per-img', type=int, default=50)
+    p.add_argument('--score', default='coherence',
+                   choices=['coherence', 'contrast'],
+                   help='box score: coherence of the component, or '
+                   'coherence minus the similarity to the ring of locations '
+                   'around it (contrast)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--workers', type=int, default=2)
@@ -143,7 +148,8 @@ def main(argv=None):
         num_clusters=args.num_clusters, min_cells=args.min_cells,
         min_size=args.min_size, aspect_range=tuple(args.aspect_range),
         area_ratio_range=tuple(args.area_ratio_range),
-        nms_iou=args.nms_iou, max_per_img=args.max_per_img, seed=args.seed)
+        nms_iou=args.nms_iou, max_per_img=args.max_per_img,
+        score=args.score, seed=args.seed)
     if todo:
         backbone = build_backbone(args.arch, args.stage, args.checkpoint,
                                   device, args.seed)
@@ -196,7 +202,7 @@ def main(argv=None):
                       aspect_range=args.aspect_range,
                       area_ratio_range=args.area_ratio_range,
                       nms_iou=args.nms_iou, max_per_img=args.max_per_img,
-                      seed=args.seed),
+                      score=args.score, seed=args.seed),
         mmselfdet_version=mmselfdet.__version__))
     print(f'wrote {args.out}: {stats}', flush=True)
     return stats

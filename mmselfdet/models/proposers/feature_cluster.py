@@ -106,6 +106,13 @@ def _mask_boxes(masks: np.ndarray) -> np.ndarray:
     return np.stack([x1, y1, x2, y2], 1).astype(np.float32)
 
 
+def _ring(masks: Tensor, width: int = 1) -> Tensor:
+    """(M, h, w) float masks -> (M, h*w) locations within ``width`` cells
+    of a component but outside it (8-neighbourhood dilation)."""
+    grown = F.max_pool2d(masks[:, None], 2 * width + 1, 1, width)[:, 0]
+    return (grown - masks).clamp(min=0).flatten(1)
+
+
 @MODELS.register_module()
 class FeatureClusterProposer(nn.Module):
     """Boxes and box features from clustering a feature map's locations.
@@ -157,6 +164,7 @@ class FeatureClusterProposer(nn.Module):
                                                                     0.9),
                  nms_iou: Optional[float] = 0.7,
                  max_per_img: Optional[int] = 50,
+                 score: str = 'coherence',
                  seed: int = 0) -> None:
         super().__init__()
         if not num_clusters or min(num_clusters) < 1:
@@ -174,6 +182,10 @@ class FeatureClusterProposer(nn.Module):
         self.area_ratio_range = area_ratio_range
         self.nms_iou = nms_iou
         self.max_per_img = max_per_img
+        if score not in ('coherence', 'contrast'):
+            raise ValueError('FeatureClusterProposer: score must be '
+                             f'"coherence" or "contrast", got {score!r}')
+        self.score = score
         self.seed = seed
 
     @torch.no_grad()
@@ -245,7 +257,12 @@ class FeatureClusterProposer(nn.Module):
         unit = F.normalize(fmap.flatten(1), dim=0)  # (C, h*w)
         centre = F.normalize(pooled, dim=1)  # (M, C)
         sim = centre @ unit  # (M, h*w)
-        scores = (sim * masks_t.flatten(1)).sum(1) / area  # (M,)
+        flat = masks_t.flatten(1)
+        scores = (sim * flat).sum(1) / area  # (M,)
+        if self.score == 'contrast':
+            ring = _ring(masks_t)  # (M, h*w)
+            outside = (sim * ring).sum(1) / ring.sum(1).clamp(min=1)
+            scores = scores - outside
         order = torch.argsort(scores, descending=True, stable=True)
         boxes, scores, pooled = boxes[order], scores[order], pooled[order]
         if self.nms_iou is not None and len(boxes) > 1:
