@@ -225,7 +225,10 @@ def load_proposal_file(
         (N,), 'image_id': int, 'file_name': str, 'width': int, 'height':
         int}``, proposals sorted by descending score. An image listed twice
         under the same ``file_name`` is found by name under its smallest
-        id. ``info`` is the file's provenance dict.
+        id. ``info`` is the file's provenance dict. A COCO detection json
+        (``annotations`` instead of ``proposals``, e.g. DETR pretraining's
+        pseudo-labels) is read the same way: crowd boxes are left out and
+        a box without ``score`` scores 1.
 
     Raises:
         FileNotFoundError: The file does not exist.
@@ -243,10 +246,16 @@ def load_proposal_file(
         raise _file_error(path, f'invalid json ({e})') from e
     if not isinstance(obj, dict):
         raise _file_error(path, 'top level is not a json object')
-    missing = [k for k in ('images', 'proposals') if k not in obj]
+    coco = 'proposals' not in obj and 'annotations' in obj
+    missing = [k for k in ('images', 'annotations' if coco else 'proposals')
+               if k not in obj]
     if missing:
         raise _file_error(path, f'missing key(s) {missing}')
     info = obj.get('info') or {}
+    if coco:  # a COCO detection json (pseudo-labels): score 1 if absent
+        obj['proposals'] = [dict(a, score=a.get('score', 1.0))
+                            for a in obj['annotations']
+                            if not a.get('iscrowd', 0)]
     table: Dict[ImageKey, Dict[str, Any]] = {}
     order = []
     for k, im in enumerate(obj['images']):

@@ -71,6 +71,23 @@ def test_rank_scores_and_missing_scores(tmp_path):
         save_proposal_file(tmp_path / 'q.json', [], {3: [[0, 0, 1, 1]]})
 
 
+def test_coco_detection_json_reads_as_proposals(tmp_path):
+    coco = dict(images=[dict(id=7, file_name='a.jpg', width=9, height=9)],
+                annotations=[
+                    dict(id=1, image_id=7, bbox=[1, 1, 2, 2], category_id=0),
+                    dict(id=2, image_id=7, bbox=[0, 0, 4, 3], category_id=1,
+                         score=2.0),
+                    dict(id=3, image_id=7, bbox=[0, 0, 9, 9], category_id=0,
+                         iscrowd=1)],
+                categories=[dict(id=0, name='c0'), dict(id=1, name='c1')])
+    (tmp_path / 'c.json').write_text(json.dumps(coco))
+    table, _ = load_proposal_file(tmp_path / 'c.json')
+    assert table['a.jpg'] is table[7]
+    np.testing.assert_allclose(table[7]['bboxes'], [[0, 0, 4, 3],
+                                                    [1, 1, 3, 3]])
+    np.testing.assert_allclose(table[7]['scores'], [2.0, 1.0])
+
+
 @pytest.mark.parametrize('text,match', [
     ('{"images": [', 'invalid json'),
     ('{"images": []}', 'missing key'),
