@@ -11,7 +11,10 @@ Steps (each a subprocess running the user tool; logs in
 4. stages C+D: ``tools/train.py`` on the pseudo-labels with the tiny
    Deformable DETR and ``SelfTrainingHook`` (``--pretrain-iters``,
    ``--rounds``);
-5. with ``--finetune``: export (``tools/export_checkpoint.py``: whole
+5. pseudo-label recall: stage A's boxes, round 0's labels and every
+   self-training round's labels scored against the (otherwise unused)
+   ground truth of the toy ``unlabeled`` split (AR@10 / AR@30);
+6. with ``--finetune``: export (``tools/export_checkpoint.py``: whole
    detector minus the class layer), fine-tune on toy ``train`` from the
    export and from random init (``--finetune-iters``), COCO bbox AP on
    ``val``, table in ``WORK_DIR/results.md``.
@@ -48,6 +51,9 @@ def parse_args(argv=None):
                    'ResNet-18); random init when omitted')
     p.add_argument('--num-classes', type=int, default=16,
                    help='pseudo-classes K (default 16 on the toy data)')
+    p.add_argument('--boxes-per-img', type=int, default=10,
+                   help='stage-A boxes per image kept as round-0 labels '
+                   '(default 10; the toy detector has 30 queries)')
     p.add_argument('--pretrain-iters', type=int, default=200)
     p.add_argument('--rounds', type=int, default=2,
                    help='self-training rounds, round 0 included')
@@ -101,6 +107,26 @@ def last_map(work_dir):
     raise SystemExit(f'no coco/bbox_mAP in {work_dir}')
 
 
+def label_recall(files, gt_json):
+    """Markdown table: AR@10 / AR@30 and boxes per image of each ``(name,
+    proposal or COCO json, topk)`` against the ground truth ``gt_json``,
+    the file cut to its best ``topk`` boxes per image (None: all)."""
+    sys.path.insert(0, REPO)
+    from mmselfdet.datasets.proposals import load_proposal_file
+    from mmselfdet.evaluation.proposal_recall import average_recall
+    lines = ['| pseudo-labels of `unlabeled` | AR@10 | AR@30 | boxes / img |',
+             '|---|---|---|---|']
+    for name, path, topk in files:
+        table, _ = load_proposal_file(path)
+        props = {i: dict(e, bboxes=e['bboxes'][:topk],
+                         scores=e['scores'][:topk])
+                 for i, e in table.items() if isinstance(i, int)}
+        res = average_recall(props, gt_json, max_dets=(10, 30))
+        lines.append(f'| {name} | {res["AR@10"]:.3f} | {res["AR@30"]:.3f} '
+                     f'| {res["mean_proposals"]:.1f} |')
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     args = parse_args(argv)
     py = sys.executable
@@ -122,8 +148,10 @@ def main(argv=None):
     cmd = [py, 'tools/detr_pretrain/make_proposals.py',
            osp.join(data, 'annotations', 'unlabeled.json'), '--img-root',
            osp.join(data, 'unlabeled'), '--out', props, '--arch', 'resnet18',
-           '--stage', '1', '--img-scale', '128', '128', '--workers', '0',
-           '--shard-size', '100', '--no-progress', '--seed', str(args.seed)]
+           '--stage', '0', '--img-scale', '128', '128', '--num-clusters',
+           '4', '6', '8', '12', '16', '--min-cells', '4', '--score',
+           'contrast', '--workers', '0', '--shard-size', '100',
+           '--no-progress', '--seed', str(args.seed)]
     if args.backbone_checkpoint:
         cmd += ['--checkpoint', args.backbone_checkpoint]
     times['stage A'] = run(cmd, osp.join(logs, 'stage_a.log'),
@@ -133,7 +161,8 @@ def main(argv=None):
     times['stage B'] = step(
         pseudo,
         [py, 'tools/detr_pretrain/cluster_pseudo_labels.py', props,
-         '--num-classes', str(k), '--seed', str(args.seed), '--out', pseudo],
+         '--num-classes', str(k), '--seed', str(args.seed), '--max-per-img',
+         str(args.boxes_per_img), '--out', pseudo],
         osp.join(logs, 'stage_b.log'), f'3. stage B: k-means into {k} '
         'pseudo-classes')
     pre_dir = osp.join(wd, 'pretrain')
@@ -156,10 +185,24 @@ def main(argv=None):
         f'4. stages C+D: Deformable DETR on pseudo-labels, {it} it, '
         f'{args.rounds} self-training round(s)')
     print(f'\npretrained detector: {ckpt}', flush=True)
+    rounds = [(f'stage A, best {args.boxes_per_img} per image', props,
+               args.boxes_per_img), (f'round 0 (stage B, K={k})', pseudo,
+                                     None)]
+    st_dir = osp.join(pre_dir, 'self_training')
+    if osp.isdir(st_dir):
+        rounds += [(f'round {int(f[6:8])} (self-training)',
+                    osp.join(st_dir, f), None)
+                   for f in sorted(os.listdir(st_dir))
+                   if f.startswith('round_') and f.endswith('.json')]
+    recall = label_recall(rounds, osp.join(data, 'annotations',
+                                           'unlabeled.json'))
+    print('\n' + recall, flush=True)
     if not args.finetune:
         print('stage times (s): ' + ', '.join(
             f'{k} {"reused" if v is None else f"{v:.0f}"}'
             for k, v in times.items()), flush=True)
+        with open(osp.join(wd, 'results.md'), 'w') as f:
+            f.write(recall + '\n')
         return
     export = osp.join(wd, 'simdetr_exported.pth')
     run([py, 'tools/export_checkpoint.py', ckpt, export,
@@ -200,7 +243,7 @@ def main(argv=None):
         f'{k} (earlier run)' if v is None else f'{k} {v:.0f} s'
         for k, v in times.items())
     with open(osp.join(wd, 'results.md'), 'w') as f:
-        f.write(f'{table}\n\nstage times: {stage_times}\n')
+        f.write(f'{recall}\n\n{table}\n\nstage times: {stage_times}\n')
     print('\n' + table + '\n\nstage times: ' + stage_times, flush=True)
 
 
