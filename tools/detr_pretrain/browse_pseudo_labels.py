@@ -71,6 +71,10 @@ def main(argv=None):
         raise SystemExit(f'no image at position {args.start} of '
                          f'{args.files[0]}')
     cmap = plt.get_cmap('tab20')
+    titles = [osp.basename(f) for f in args.files]
+    if len(set(titles)) < len(titles):  # same names: show their folders
+        titles = [osp.join(osp.basename(osp.dirname(osp.abspath(f))), t)
+                  for f, t in zip(args.files, titles)]
     rows, cols = len(ids), len(files)
     fig, axes = plt.subplots(rows, cols, squeeze=False,
                              figsize=(args.panel * cols, args.panel * rows))
@@ -92,7 +96,7 @@ def main(argv=None):
                             fontsize=6, va='top',
                             bbox=dict(fc=col, ec='none', pad=0.5))
             if r == 0:
-                ax.set_title(f'{osp.basename(args.files[c])}', fontsize=7)
+                ax.set_title(titles[c], fontsize=7)
             ax.set_xlabel(f'{name}: {len(boxes.get(img_id, []))} '
                           f'{"boxes" if kind == "proposals" else "labels"}',
                           fontsize=6)

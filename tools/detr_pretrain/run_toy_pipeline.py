@@ -57,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument('--pretrain-iters', type=int, default=200)
     p.add_argument('--rounds', type=int, default=2,
                    help='self-training rounds, round 0 included')
+    p.add_argument('--relabel-every', type=int,
+                   help='iterations per self-training round (default: '
+                   '--pretrain-iters / --rounds)')
     p.add_argument('--finetune', action='store_true',
                    help='also fine-tune from the export and from random init')
     p.add_argument('--finetune-iters', type=int, default=200)
@@ -168,7 +171,7 @@ def main(argv=None):
     pre_dir = osp.join(wd, 'pretrain')
     classes = '[' + ','.join(f"'cluster_{i:03d}'" for i in range(k)) + ']'
     it = args.pretrain_iters
-    interval = max(1, it // max(args.rounds, 1))
+    interval = args.relabel_every or max(1, it // max(args.rounds, 1))
     ckpt = osp.join(pre_dir, f'iter_{it}.pth')
     times['stages C+D'] = step(
         ckpt,

@@ -63,7 +63,13 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(optimizer=dict(lr=2e-4), clip_grad=dict(max_norm=1.0))
+# [ours] the backbone trains at the full learning rate: it starts from random
+# init here, and mmdet's 0.1 (meant for an ImageNet backbone) left it nearly
+# untrained on the toy budget (random-init fine-tuning, 1000 it: 0.026 mAP
+# with 0.1, 0.029 with 1.0)
+optim_wrapper = dict(
+    optimizer=dict(lr=2e-4), clip_grad=dict(max_norm=1.0),
+    paramwise_cfg=dict(custom_keys=dict(backbone=dict(lr_mult=1.0))))
 default_hooks = dict(logger=dict(type='LoggerHook', interval=20))
 log_processor = dict(window_size=20)
 randomness = dict(seed=0)
