@@ -32,3 +32,16 @@ def test_toy_pipeline_runs_stages_a_to_d(tmp_path, capsys):
     tool.main(args)
     out = capsys.readouterr().out
     assert re.search(r'stages C\+D.*reusing', out), out
+
+
+def test_finetune_table_lists_every_evaluation():
+    tool = load_tool('tools/detr_pretrain/run_toy_pipeline.py')
+    table = tool.finetune_table(
+        [('SimDETR', [(0.01, 0.05), (0.02, 0.07)], 12.3),
+         ('random init', [(0.005, 0.02)], None)], 250)
+    head, rule, a, b = table.splitlines()
+    assert head == ('| init | mAP / mAP50 at 250 it | mAP / mAP50 at 500 it '
+                    '| fine-tune time (s) |')
+    assert rule == '|---|---|---|---|'
+    assert a == '| SimDETR | 0.010 / 0.050 | 0.020 / 0.070 | 12 |'
+    assert b == '| random init | 0.005 / 0.020 | - | earlier run |'

@@ -63,6 +63,9 @@ def parse_args(argv=None):
     p.add_argument('--finetune', action='store_true',
                    help='also fine-tune from the export and from random init')
     p.add_argument('--finetune-iters', type=int, default=200)
+    p.add_argument('--val-interval', type=int,
+                   help='evaluate the fine-tuning every this many '
+                   'iterations (default: once, at the end)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--fresh', action='store_true',
                    help='delete the work dir first (no step is reused)')
@@ -96,18 +99,35 @@ def step(output, cmd, log, title):
     return run(cmd, log, title)
 
 
-def last_map(work_dir):
-    """bbox mAP / mAP50 of the latest scalars.json of a run."""
+def eval_maps(work_dir):
+    """[(bbox mAP, mAP50), ...] of every evaluation of the latest run (the
+    newest scalars.json holding one), in order."""
     found = []
     for root, _, files in os.walk(work_dir):
         found += [osp.join(root, f) for f in files if f == 'scalars.json']
     for path in sorted(found, key=osp.getmtime, reverse=True):
         with open(path) as f:
-            for line in reversed(f.read().splitlines()):
-                rec = json.loads(line)
-                if 'coco/bbox_mAP' in rec:
-                    return rec['coco/bbox_mAP'], rec['coco/bbox_mAP_50']
+            recs = [json.loads(line) for line in f.read().splitlines()]
+        maps = [(r['coco/bbox_mAP'], r['coco/bbox_mAP_50']) for r in recs
+                if 'coco/bbox_mAP' in r]
+        if maps:
+            return maps
     raise SystemExit(f'no coco/bbox_mAP in {work_dir}')
+
+
+def finetune_table(rows, val_interval):
+    """Markdown table of ``(init name, eval_maps list, seconds or None)``
+    rows: mAP / mAP50 at every evaluation."""
+    its = [val_interval * (k + 1) for k in range(max(len(r[1])
+                                                    for r in rows))]
+    lines = ['| init | ' + ' | '.join(f'mAP / mAP50 at {i} it' for i in its)
+             + ' | fine-tune time (s) |', '|---' * (len(its) + 2) + '|']
+    for name, maps, dt in rows:
+        cells = [f'{m:.3f} / {m50:.3f}' for m, m50 in maps]
+        cells += ['-'] * (len(its) - len(cells))
+        lines.append(f'| {name} | ' + ' | '.join(cells) +
+                     f' | {"earlier run" if dt is None else f"{dt:.0f}"} |')
+    return '\n'.join(lines)
 
 
 def label_recall(files, gt_json):
@@ -217,12 +237,13 @@ def main(argv=None):
         tag = 'simdetr' if load else 'random'
         ft = osp.join(wd, f'finetune_{tag}')
         fi = args.finetune_iters
+        vi = args.val_interval or fi
         opts = [f'train_dataloader.dataset.data_root={data}/',
                 f'val_dataloader.dataset.data_root={data}/',
                 f'test_dataloader.dataset.data_root={data}/',
                 f'val_evaluator.ann_file={data}/annotations/val.json',
                 f'test_evaluator.ann_file={data}/annotations/val.json',
-                f'train_cfg.max_iters={fi}', f'train_cfg.val_interval={fi}',
+                f'train_cfg.max_iters={fi}', f'train_cfg.val_interval={vi}',
                 f'param_scheduler.1.end={fi}',
                 f'param_scheduler.1.milestones=[{int(fi * 0.8)}]',
                 f'default_hooks.checkpoint.interval={fi}',
@@ -234,14 +255,8 @@ def main(argv=None):
             done, [py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft,
              '--cfg-options'] + opts, osp.join(logs, f'ft_{tag}.log'),
             f'6. fine-tune from {name}, {fi} it')
-        m, m50 = last_map(ft)
-        rows.append((name, m, m50, dt))
-    lines = ['| init | bbox mAP | mAP50 | fine-tune time (s) |',
-             '|---|---|---|---|']
-    lines += [f'| {n} | {m:.3f} | {m50:.3f} | '
-              f'{"earlier run" if dt is None else f"{dt:.0f}"} |'
-              for n, m, m50, dt in rows]
-    table = '\n'.join(lines)
+        rows.append((name, eval_maps(ft), dt))
+    table = finetune_table(rows, args.val_interval or args.finetune_iters)
     stage_times = ', '.join(
         f'{k} (earlier run)' if v is None else f'{k} {v:.0f} s'
         for k, v in times.items())
