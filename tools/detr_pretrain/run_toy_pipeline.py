@@ -211,12 +211,12 @@ def main(argv=None):
     rounds = [(f'stage A, best {args.boxes_per_img} per image', props,
                args.boxes_per_img), (f'round 0 (stage B, K={k})', pseudo,
                                      None)]
-    st_dir = osp.join(pre_dir, 'self_training')
-    if osp.isdir(st_dir):
-        rounds += [(f'round {int(f[6:8])} (self-training)',
-                    osp.join(st_dir, f), None)
-                   for f in sorted(os.listdir(st_dir))
-                   if f.startswith('round_') and f.endswith('.json')]
+    sys.path.insert(0, REPO)
+    from mmselfdet.detr_pretrain.rounds import round_file
+    for r in range(1, args.rounds):  # the files SelfTrainingHook wrote
+        if osp.isfile(round_file(pre_dir, r)):
+            rounds.append((f'round {r} (self-training)',
+                           round_file(pre_dir, r), None))
     recall = label_recall(rounds, osp.join(data, 'annotations',
                                            'unlabeled.json'))
     print('\n' + recall, flush=True)
