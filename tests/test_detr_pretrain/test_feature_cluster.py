@@ -110,3 +110,25 @@ def test_contrast_score_prefers_regions_unlike_their_surroundings():
         assert out['bboxes'][0].tolist() == first, score
     with pytest.raises(ValueError, match='score'):
         FeatureClusterProposer(score='area')
+
+
+def test_smoothing_keeps_a_striped_object_in_one_box():
+    """A 6x6 object of alternating stripes (channels 1 and 2) on background
+    channel 0. Raw locations: the stripes are separate clusters, hence
+    separate boxes. With a 3x3 average first, the object is one region and
+    one box; its feature is still the raw mean over the component."""
+    f = torch.zeros(1, 3, 16, 16)
+    f[:, 0] = 1
+    f[0, :, 4:10, 4:10] = 0
+    f[0, 1, 4:10, 4:10:2] = 1
+    f[0, 2, 4:10, 5:10:2] = 1
+    kw = dict(num_clusters=(2, ), min_size=1, aspect_range=None, min_cells=1)
+    raw = FeatureClusterProposer(**kw)(f, [META], (128, 128))[0]
+    assert len(raw['bboxes']) >= 2
+    assert all(b[2] - b[0] == 8 for b in raw['bboxes'].tolist())  # stripes
+    out = FeatureClusterProposer(smooth=3, **kw)(f, [META], (128, 128))[0]
+    assert out['bboxes'].tolist() == [[32., 32., 80., 80.]]
+    assert torch.allclose(out['feats'][0], torch.tensor([0., .5, .5]))
+    for bad in (0, 2, 1.5):
+        with pytest.raises(ValueError, match='smooth'):
+            FeatureClusterProposer(smooth=bad)

@@ -61,6 +61,9 @@ def parse_args(argv=None):
                    help='box score: coherence of the component, or '
                    'coherence minus the similarity to the ring of locations '
                    'around it (contrast)')
+    p.add_argument('--smooth', type=int, default=1,
+                   help='odd window averaging each feature location with '
+                   'its neighbours before clustering (1 = none)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--workers', type=int, default=2)
@@ -149,7 +152,7 @@ def main(argv=None):
         min_size=args.min_size, aspect_range=tuple(args.aspect_range),
         area_ratio_range=tuple(args.area_ratio_range),
         nms_iou=args.nms_iou, max_per_img=args.max_per_img,
-        score=args.score, seed=args.seed)
+        score=args.score, smooth=args.smooth, seed=args.seed)
     if todo:
         backbone = build_backbone(args.arch, args.stage, args.checkpoint,
                                   device, args.seed)
@@ -202,7 +205,7 @@ def main(argv=None):
                       aspect_range=args.aspect_range,
                       area_ratio_range=args.area_ratio_range,
                       nms_iou=args.nms_iou, max_per_img=args.max_per_img,
-                      score=args.score, seed=args.seed),
+                      score=args.score, smooth=args.smooth, seed=args.seed),
         mmselfdet_version=mmselfdet.__version__))
     print(f'wrote {args.out}: {stats}', flush=True)
     return stats

@@ -129,9 +129,16 @@ class FeatureClusterProposer(nn.Module):
        sqrt(box area / image area), see
        :func:`~mmselfdet.structures.box_ops.box_shape_masks`);
     3. score each box by the **coherence** of its component, the mean cosine
-       similarity of its locations to their mean feature [ours];
+       similarity of its locations to their mean feature [ours], or with
+       ``score='contrast'`` by coherence minus the mean similarity of the
+       ring of locations just outside the component (objectness) [ours];
     4. non-maximum suppression at ``nms_iou`` (duplicates from different
        ``k``), keep the best ``max_per_img``.
+
+    With ``smooth`` > 1 every location is first replaced by the average of
+    its ``smooth`` x ``smooth`` neighbourhood (clustering and scores): the
+    parts of a textured object (stripes, dots) then fall into one cluster
+    instead of one per texture colour [ours].
 
     Every box gets the masked average of the (raw) feature map over its
     component: the region's feature for the dataset-level clustering.
@@ -149,6 +156,10 @@ class FeatureClusterProposer(nn.Module):
             Defaults to (0.05, 0.9) (drops the whole-image background box).
         nms_iou (float, optional): De-duplication IoU. Defaults to 0.7.
         max_per_img (int, optional): Boxes kept per image. Defaults to 50.
+        score (str): ``'coherence'`` or ``'contrast'`` (see step 3).
+            Defaults to ``'coherence'``.
+        smooth (int): Odd averaging window over locations before
+            clustering; 1 = none. Defaults to 1.
         seed (int): Seed of every image's k-means (each image restarts
             from it, so results do not depend on the batch). Defaults to 0.
     """
@@ -165,6 +176,7 @@ class FeatureClusterProposer(nn.Module):
                  nms_iou: Optional[float] = 0.7,
                  max_per_img: Optional[int] = 50,
                  score: str = 'coherence',
+                 smooth: int = 1,
                  seed: int = 0) -> None:
         super().__init__()
         if not num_clusters or min(num_clusters) < 1:
@@ -186,6 +198,10 @@ class FeatureClusterProposer(nn.Module):
             raise ValueError('FeatureClusterProposer: score must be '
                              f'"coherence" or "contrast", got {score!r}')
         self.score = score
+        if not isinstance(smooth, int) or smooth < 1 or smooth % 2 == 0:
+            raise ValueError('FeatureClusterProposer: smooth must be an odd '
+                             f'window size >= 1, got {smooth!r}')
+        self.smooth = smooth
         self.seed = seed
 
     @torch.no_grad()
@@ -220,7 +236,11 @@ class FeatureClusterProposer(nn.Module):
         img_h, img_w = meta['img_shape'][:2]
         h = max(1, min(feat.shape[1], int(np.ceil(img_h / stride_h))))
         w = max(1, min(feat.shape[2], int(np.ceil(img_w / stride_w))))
-        fmap = feat[:, :h, :w]  # (C, h, w)
+        raw = feat[:, :h, :w]  # (C, h, w)
+        fmap = raw
+        if self.smooth > 1:  # average each location with its neighbours
+            fmap = F.avg_pool2d(raw[None], self.smooth, 1, self.smooth // 2,
+                                count_include_pad=False)[0]
         locs = fmap.flatten(1).t()  # (h*w, C)
         gen = torch.Generator(device=feat.device).manual_seed(self.seed)
         masks = []
@@ -253,9 +273,11 @@ class FeatureClusterProposer(nn.Module):
         masks_t = torch.from_numpy(masks_np).to(dev)[keep].to(fmap.dtype)
         boxes = boxes[keep]
         area = masks_t.flatten(1).sum(1)  # (M,)
-        pooled = torch.einsum('mhw,chw->mc', masks_t, fmap) / area[:, None]
+        pooled = torch.einsum('mhw,chw->mc', masks_t, raw) / area[:, None]
         unit = F.normalize(fmap.flatten(1), dim=0)  # (C, h*w)
-        centre = F.normalize(pooled, dim=1)  # (M, C)
+        centre = F.normalize(
+            torch.einsum('mhw,chw->mc', masks_t, fmap) if self.smooth > 1
+            else pooled, dim=1)  # (M, C)
         sim = centre @ unit  # (M, h*w)
         flat = masks_t.flatten(1)
         scores = (sim * flat).sum(1) / area  # (M,)
