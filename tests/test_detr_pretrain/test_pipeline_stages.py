@@ -60,6 +60,11 @@ def test_make_proposals_resumes_from_shards(pseudo_json, toy_root, capsys):
     assert open(props).read() == before
     assert open(osp.join(d, 'props.features.npy'), 'rb').read() == \
         feats_before
+    # resuming with other settings would mix two kinds of shards: refused
+    with pytest.raises(SystemExit, match=r'settings\.json.*proposer'):
+        _tool('make_proposals').main(
+            _stage_a_args(toy_root, props) + ['--smooth', '3'])
+    assert open(props).read() == before
 
 
 def _cfg(pseudo_json, toy_root, work_dir, max_iters):

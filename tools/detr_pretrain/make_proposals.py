@@ -18,6 +18,7 @@ instances_train2017.json --img-root data/coco/train2017 \\
         --out data/coco/simdetr/proposals.json
 """
 import argparse
+import json
 import os
 import os.path as osp
 import shutil
@@ -110,6 +111,36 @@ def build_backbone(arch: str, stage: int, checkpoint, device, seed=0):
     return backbone
 
 
+def check_resume_settings(sdir: str, settings: dict) -> None:
+    """Record the run's settings in ``SDIR/settings.json``, or, when the
+    shard folder already has some, refuse to resume with different ones
+    (finished shards would silently mix two settings).
+
+    Raises:
+        SystemExit: The settings differ; names the file and the keys.
+    """
+    path = osp.join(sdir, 'settings.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old != settings:
+            keys = sorted(k for k in set(old) | set(settings)
+                          if old.get(k) != settings.get(k))
+            raise SystemExit(
+                f'{path}: the finished shards were made with other settings '
+                f'({", ".join(keys)} differ: {[old.get(k) for k in keys]} '
+                f'vs {[settings.get(k) for k in keys]}); rerun with '
+                '--overwrite to start again, or use another --out')
+        return
+    if osp.isdir(sdir) and os.listdir(sdir):
+        print(f'warning: {sdir} has no settings.json (made by an older '
+              'version): its finished shards are kept without a check',
+              flush=True)
+    os.makedirs(sdir, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(settings, f, indent=1)
+
+
 def main(argv=None):
     args = parse_args(argv)
     from mmengine.dataset import pseudo_collate
@@ -143,6 +174,18 @@ def main(argv=None):
                          else images), pipeline=pipeline)
     n = len(ds)
     num_shards = (n + args.shard_size - 1) // args.shard_size
+    settings = dict(
+        algorithm='feature_clusters', backbone=args.arch, stage=args.stage,
+        checkpoint=args.checkpoint, img_scale=list(args.img_scale),
+        images=osp.abspath(images), num_images=n,
+        shard_size=args.shard_size,
+        proposer=dict(num_clusters=list(args.num_clusters),
+                      min_cells=args.min_cells, min_size=args.min_size,
+                      aspect_range=list(args.aspect_range),
+                      area_ratio_range=list(args.area_ratio_range),
+                      nms_iou=args.nms_iou, max_per_img=args.max_per_img,
+                      score=args.score, smooth=args.smooth, seed=args.seed))
+    check_resume_settings(sdir, settings)
     done = done_shards(sdir)
     todo = [s for s in range(num_shards) if s not in done]
     print(f'{n} images in {num_shards} shard(s): {len(done)} done, '
@@ -198,15 +241,7 @@ def main(argv=None):
         print(f'{num_boxes} boxes for {num_imgs} images in '
               f'{time.time() - t0:.1f} s', flush=True)
     stats = merge_shards(sdir, args.out, info=dict(
-        algorithm='feature_clusters', backbone=args.arch, stage=args.stage,
-        checkpoint=args.checkpoint, img_scale=args.img_scale,
-        proposer=dict(num_clusters=args.num_clusters,
-                      min_cells=args.min_cells, min_size=args.min_size,
-                      aspect_range=args.aspect_range,
-                      area_ratio_range=args.area_ratio_range,
-                      nms_iou=args.nms_iou, max_per_img=args.max_per_img,
-                      score=args.score, smooth=args.smooth, seed=args.seed),
-        mmselfdet_version=mmselfdet.__version__))
+        settings, mmselfdet_version=mmselfdet.__version__))
     print(f'wrote {args.out}: {stats}', flush=True)
     return stats
 

@@ -171,9 +171,9 @@ def main(argv=None):
     cmd = [py, 'tools/detr_pretrain/make_proposals.py',
            osp.join(data, 'annotations', 'unlabeled.json'), '--img-root',
            osp.join(data, 'unlabeled'), '--out', props, '--arch', 'resnet18',
-           '--stage', '0', '--img-scale', '128', '128', '--num-clusters',
-           '4', '6', '8', '12', '16', '--min-cells', '4', '--score',
-           'contrast', '--workers', '0', '--shard-size', '100',
+           '--stage', '0', '--img-scale', '256', '256', '--num-clusters',
+           '4', '6', '8', '12', '16', '--min-cells', '16', '--smooth', '3',
+           '--score', 'contrast', '--workers', '0', '--shard-size', '100',
            '--no-progress', '--seed', str(args.seed)]
     if args.backbone_checkpoint:
         cmd += ['--checkpoint', args.backbone_checkpoint]
