@@ -4,6 +4,8 @@ stages A-D as subprocesses on a tiny toy set, the recall table, reuse."""
 import os.path as osp
 import re
 
+import pytest
+
 from ..utils import load_tool
 
 
@@ -32,6 +34,10 @@ def test_toy_pipeline_runs_stages_a_to_d(tmp_path, capsys):
     tool.main(args)
     out = capsys.readouterr().out
     assert re.search(r'stages C\+D.*reusing', out), out
+    # other stage-A settings on the same work dir: stopped, with the
+    # pipeline's own way out (--fresh), not make_proposals' --overwrite
+    with pytest.raises(SystemExit, match=r'(?s)seed.*--fresh'):
+        tool.main(args + ['--seed', '1'])
 
 
 def test_finetune_table_lists_every_evaluation():

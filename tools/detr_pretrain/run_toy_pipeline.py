@@ -72,7 +72,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def run(cmd, log, title):
+def run(cmd, log, title, hint=None):
+    """Run ``cmd`` with its output in ``log``; on failure stop with the
+    log's tail (and ``hint``, a line on what to do)."""
     print(f'\n==> {title}\n    {" ".join(cmd)}', flush=True)
     t0 = time.time()
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep +
@@ -86,7 +88,10 @@ def run(cmd, log, title):
     if rc != 0:
         with open(log) as f:
             tail = f.read()[-3000:]
-        raise SystemExit(f'{title} failed (exit {rc}); log {log}:\n{tail}')
+        msg = f'{title} failed (exit {rc}); log {log}:\n{tail}'
+        if hint:
+            msg += f'\n{hint}'
+        raise SystemExit(msg)
     print(f'    done in {dt:.0f} s (log {log})', flush=True)
     return dt
 
@@ -152,6 +157,8 @@ def label_recall(files, gt_json):
 
 def main(argv=None):
     args = parse_args(argv)
+    sys.path.insert(0, REPO)
+    from mmselfdet.detr_pretrain.coco import cluster_class_names
     py = sys.executable
     wd = osp.abspath(args.work_dir)
     if args.fresh and osp.isdir(wd):
@@ -177,8 +184,11 @@ def main(argv=None):
            '--no-progress', '--seed', str(args.seed)]
     if args.backbone_checkpoint:
         cmd += ['--checkpoint', args.backbone_checkpoint]
-    times['stage A'] = run(cmd, osp.join(logs, 'stage_a.log'),
-                           '2. stage A: feature-cluster proposals')
+    times['stage A'] = run(
+        cmd, osp.join(logs, 'stage_a.log'),
+        '2. stage A: feature-cluster proposals',
+        hint='(here, instead of make_proposals.py --overwrite: rerun with '
+        '--fresh, or another --work-dir)')
     k = args.num_classes
     pseudo = osp.join(wd, 'proposals', f'pseudo_labels_k{k}.json')
     times['stage B'] = step(
@@ -189,7 +199,7 @@ def main(argv=None):
         osp.join(logs, 'stage_b.log'), f'3. stage B: k-means into {k} '
         'pseudo-classes')
     pre_dir = osp.join(wd, 'pretrain')
-    classes = '[' + ','.join(f"'cluster_{i:03d}'" for i in range(k)) + ']'
+    classes = '[' + ','.join(f"'{c}'" for c in cluster_class_names(k)) + ']'
     it = args.pretrain_iters
     interval = args.relabel_every or max(1, it // max(args.rounds, 1))
     ckpt = osp.join(pre_dir, f'iter_{it}.pth')
@@ -211,7 +221,6 @@ def main(argv=None):
     rounds = [(f'stage A, best {args.boxes_per_img} per image', props,
                args.boxes_per_img), (f'round 0 (stage B, K={k})', pseudo,
                                      None)]
-    sys.path.insert(0, REPO)
     from mmselfdet.detr_pretrain.rounds import round_file
     for r in range(1, args.rounds):  # the files SelfTrainingHook wrote
         if osp.isfile(round_file(pre_dir, r)):
