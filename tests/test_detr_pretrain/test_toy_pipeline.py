@@ -1,6 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """The one-command toy pipeline (tools/detr_pretrain/run_toy_pipeline.py):
 stages A-D as subprocesses on a tiny toy set, the recall table, reuse."""
+import json
 import os.path as osp
 import re
 
@@ -34,10 +35,28 @@ def test_toy_pipeline_runs_stages_a_to_d(tmp_path, capsys):
     tool.main(args)
     out = capsys.readouterr().out
     assert re.search(r'stages C\+D.*reusing', out), out
-    # other stage-A settings on the same work dir: stopped, with the
-    # pipeline's own way out (--fresh), not make_proposals' --overwrite
-    with pytest.raises(SystemExit, match=r'(?s)seed.*--fresh'):
-        tool.main(args + ['--seed', '1'])
+    # stage-A shards of other settings in the work dir (as left by an
+    # older version of the pipeline): stopped, with the pipeline's own way
+    # out (--fresh), not make_proposals' --overwrite
+    settings = osp.join(wd, 'proposals', 'unlabeled.shards', 'settings.json')
+    with open(settings) as f:
+        old = json.load(f)
+    old['img_scale'] = [128, 128]
+    with open(settings, 'w') as f:
+        json.dump(old, f)
+    with pytest.raises(SystemExit, match=r'(?s)img_scale.*--fresh'):
+        tool.main(args)
+
+
+def test_toy_data_of_other_size_is_not_reused(tmp_path):
+    tool = load_tool('tools/detr_pretrain/run_toy_pipeline.py')
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'meta.json').write_text(
+        '{"params": {"seed": 0, "num_unlabeled": 400, "num_train": 200, '
+        '"num_val": 100}}')
+    with pytest.raises(SystemExit, match=r"num_unlabeled.*400, 1000.*--fresh"):
+        tool.main(['--work-dir', str(tmp_path)])
 
 
 def test_finetune_table_lists_every_evaluation():

@@ -5,7 +5,7 @@ then (``--finetune``) the downstream comparison.
 Steps (each a subprocess running the user tool; logs in
 ``WORK_DIR/logs``):
 
-1. toy data in ``WORK_DIR/data`` (``--toy-size``, default 400 200 100);
+1. toy data in ``WORK_DIR/data`` (``--toy-size``, default 1000 200 100);
 2. stage A: ``make_proposals.py`` over the ``unlabeled`` split;
 3. stage B: ``cluster_pseudo_labels.py`` (K = ``--num-classes``);
 4. stages C+D: ``tools/train.py`` on the pseudo-labels with the tiny
@@ -44,16 +44,20 @@ FINETUNE_CFG = 'configs/simdetr/deformable-detr_r18_1xb8-300it_toy-5cls.py'
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', default='work_dirs/simdetr_toy')
-    p.add_argument('--toy-size', nargs=3, type=int, default=[400, 200, 100],
-                   metavar=('UNLABELED', 'TRAIN', 'VAL'))
+    p.add_argument('--toy-size', nargs=3, type=int, default=[1000, 200, 100],
+                   metavar=('UNLABELED', 'TRAIN', 'VAL'),
+                   help='images per split (default 1000 200 100, the toy '
+                   'generator\'s; 400 unlabeled images pretrained a DETR '
+                   'that did not beat random init, see '
+                   'configs/simdetr/README.md)')
     p.add_argument('--backbone-checkpoint',
                    help='stage-A backbone (e.g. an exported MoCo v2 '
                    'ResNet-18); random init when omitted')
     p.add_argument('--num-classes', type=int, default=16,
                    help='pseudo-classes K (default 16 on the toy data)')
-    p.add_argument('--boxes-per-img', type=int, default=10,
+    p.add_argument('--boxes-per-img', type=int, default=5,
                    help='stage-A boxes per image kept as round-0 labels '
-                   '(default 10; the toy detector has 30 queries)')
+                   '(default 5; the toy detector has 30 queries)')
     p.add_argument('--pretrain-iters', type=int, default=200)
     p.add_argument('--rounds', type=int, default=2,
                    help='self-training rounds, round 0 included')
@@ -70,6 +74,23 @@ def parse_args(argv=None):
     p.add_argument('--fresh', action='store_true',
                    help='delete the work dir first (no step is reused)')
     return p.parse_args(argv)
+
+
+def check_toy_data(data, wanted):
+    """Stop when the toy data already in ``data`` was made with other
+    ``--toy-size`` / ``--seed`` values (``data/meta.json``): the steps after
+    it would silently reuse it."""
+    meta = osp.join(data, 'meta.json')
+    if not osp.isfile(meta):
+        return
+    with open(meta) as f:
+        have = json.load(f).get('params', {})
+    diff = {k: (have.get(k), v) for k, v in wanted.items()
+            if have.get(k) != v}
+    if diff:
+        raise SystemExit(
+            f'{meta} was made with other settings (key: existing, asked) '
+            f'{diff}; rerun with --fresh or another --work-dir')
 
 
 def run(cmd, log, title, hint=None):
@@ -167,8 +188,10 @@ def main(argv=None):
     os.makedirs(logs, exist_ok=True)
     data = osp.join(wd, 'data')
     times = {}
+    n_u, n_t, n_v = args.toy_size
+    check_toy_data(data, dict(num_unlabeled=n_u, num_train=n_t,
+                              num_val=n_v, seed=args.seed))
     if not osp.isfile(osp.join(data, 'annotations', 'val.json')):
-        n_u, n_t, n_v = args.toy_size
         times['data'] = run(
             [py, 'tools/make_toy_dataset.py', '--out', data, '--seed',
              str(args.seed), '--num-unlabeled', str(n_u), '--num-train',
