@@ -53,9 +53,9 @@ def test_toy_data_of_other_size_is_not_reused(tmp_path):
     data = tmp_path / 'data'
     data.mkdir()
     (data / 'meta.json').write_text(
-        '{"params": {"seed": 0, "num_unlabeled": 400, "num_train": 200, '
+        '{"params": {"seed": 0, "num_unlabeled": 1000, "num_train": 200, '
         '"num_val": 100}}')
-    with pytest.raises(SystemExit, match=r"num_unlabeled.*400, 1000.*--fresh"):
+    with pytest.raises(SystemExit, match=r"num_unlabeled.*1000, 400.*--fresh"):
         tool.main(['--work-dir', str(tmp_path)])
 
 
