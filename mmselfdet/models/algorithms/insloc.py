@@ -138,12 +138,12 @@ class InsLoc(BaseSelfSupDetector):
         box_k = view_boxes(data_samples[k_view], k_view)  # (N, 4)
 
         feats_q = self._features(self.online_modules, img_q)
-        pooled = self.roi_pooler(feats_q, boxes_to_rois([box_q]))
+        pooled = self.roi_pooler(feats_q, boxes_to_rois(box_q.split(1)))
         jitter_stats = {}
         if self.jitter_levels:
             jit_box, fallback = self._jitter(box_q, img_q.shape[-2:])
             jitter_stats['jitter_fallback'] = fallback
-            jit = boxes_to_rois([jit_box])
+            jit = boxes_to_rois(jit_box.split(1))
             for lvl in self.jitter_levels:
                 pooled[lvl] = self.roi_pooler.roi_layers[lvl](
                     feats_q[lvl], jit.to(feats_q[lvl].dtype))  # (N, C, S, S)
@@ -156,7 +156,7 @@ class InsLoc(BaseSelfSupDetector):
             if self.shuffle_bn:
                 img_k, box_k, unshuffle = batch_shuffle(img_k, box_k)
             feats_k = self._features(key_modules, img_k)
-            pooled_k = self.roi_pooler(feats_k, boxes_to_rois([box_k]))
+            pooled_k = self.roi_pooler(feats_k, boxes_to_rois(box_k.split(1)))
             keys = self._embed(key_modules[-1], pooled_k)  # L x (N, D)
             if self.shuffle_bn:
                 keys = [batch_unshuffle(k, unshuffle) for k in keys]
