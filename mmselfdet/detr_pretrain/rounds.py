@@ -133,20 +133,32 @@ def write_round(path: str, images: Sequence[Mapping],
         predictions (Mapping): image id -> (bboxes, labels, scores), numpy.
         class_names (Sequence[str]): The categories (unchanged).
         round_idx (int): The round these labels train.
-        feats (Mapping, optional): image id -> (N, C) box features; when
-            given, the labels are replaced by a fresh k-means over all of
-            them with ``len(class_names)`` clusters (re-clustering); images
-            absent from it keep their labels.
+        feats (Mapping, optional): image id -> (N, C) features of that
+            image's N boxes; when given, every label is replaced by a fresh
+            k-means over all of them with ``len(class_names)`` clusters
+            (re-clustering), so the round holds one label space. Every image
+            with boxes must have one feature row per box.
         recluster_seed (int): Seed of that k-means.
         info (dict, optional): Extra provenance.
 
     Returns:
         dict: Counts of :func:`write_coco_json`.
+
+    Raises:
+        ValueError: With ``feats``, an image with boxes lacks features or
+            has another number of feature rows (its old ids would stay in
+            another label space).
     """
     predictions = dict(predictions)
     if feats is not None:
-        ids = [i for i in sorted(predictions)
-               if len(predictions[i][0]) and i in feats]
+        ids = [i for i in sorted(predictions) if len(predictions[i][0])]
+        bad = [i for i in ids if i not in feats
+               or len(feats[i]) != len(predictions[i][0])]
+        if bad:
+            raise ValueError(
+                f'write_round({path!r}): re-clustering needs one feature row '
+                f'per box of every image; image id(s) {bad[:10]} '
+                f'({len(bad)} in all) have none or a different number')
         if ids:
             allf = np.concatenate([feats[i] for i in ids])
             labels, _ = cluster_features(allf, len(class_names),

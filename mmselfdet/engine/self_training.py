@@ -29,9 +29,10 @@ class SelfTrainingHook(Hook):
     over ``label_dataloader`` (the training images with a test pipeline),
     keeps confident predictions
     (:func:`~mmselfdet.detr_pretrain.rounds.select_predictions`; an image
-    left without any keeps its previous labels, counted in the log), optionally
-    re-clusters their backbone features into the same number of classes,
-    writes ``work_dir/self_training/round_NN.json``, reloads the training
+    left without any keeps its previous boxes, counted in the log), optionally
+    re-clusters the backbone features of every box of the round (kept
+    predictions and kept previous boxes together, so all ids come from one
+    k-means) into the same number of classes, writes ``work_dir/self_training/round_NN.json``, reloads the training
     dataset from it, and training continues. The round index and its json
     are stored in ``checkpoint['meta']['self_training']``, so ``--resume``
     continues the right round on the right labels.
@@ -56,9 +57,10 @@ class SelfTrainingHook(Hook):
         nms_iou (float, optional): Class-agnostic NMS IoU. Defaults to 0.5.
         max_per_img (int, optional): Boxes kept per image. Defaults to 30.
         class_agnostic_nms (bool): NMS across classes. Defaults to True.
-        recluster (bool): Re-cluster the kept boxes' features (RoIAlign on
-            the backbone's last stage) into fresh class ids. Defaults to
-            False (the detector's own class ids are kept).
+        recluster (bool): Re-cluster the features of all the round's boxes
+            (RoIAlign on the backbone's last stage; an image without a kept
+            prediction contributes its previous boxes) into fresh class ids.
+            Defaults to False (the detector's own class ids are kept).
         seed (int): Seed of the re-clustering. Defaults to 0.
     """
 
@@ -140,11 +142,12 @@ class SelfTrainingHook(Hook):
             return
         nxt = self.round + 1
         path = round_file(runner.work_dir, nxt)
-        preds, feats = self._predict(runner)
+        prev = self._previous_labels()
+        preds, feats = self._predict(runner, prev)
         if is_main_process():
             ds = runner.train_dataloader.dataset
             images, _ = read_coco_images(self.ann_file)
-            kept = self._keep_previous(preds, feats)
+            kept = self._keep_previous(preds, prev)
             counts = write_round(
                 path, images, preds, ds.metainfo['classes'], nxt,
                 feats=feats if self.recluster else None,
@@ -193,37 +196,47 @@ class SelfTrainingHook(Hook):
                 del bucket[:]
             loop.dataloader_iterator = it_type(dl)
 
-    def _keep_previous(self, preds: Dict[int, tuple],
-                       feats: Dict[int, np.ndarray]) -> int:
-        """Images without a kept prediction keep their current labels
-        [ours] (an empty image would teach 'no object'); returns their
-        count. Their features are not known, so with ``recluster`` they
-        are left out of the k-means and keep their ids."""
+    def _previous_labels(self) -> Dict[int, tuple]:
+        """The current round's labels: image id -> (x1y1x2y2 boxes in
+        original pixels, class indices, scores), in the file's order."""
         with open(self.ann_file) as f:
             prev = json.load(f)
         cat_index = {c['id']: k for k, c in enumerate(prev['categories'])}
         old: Dict[int, list] = {}
         for a in prev['annotations']:
             old.setdefault(a['image_id'], []).append(a)
-        n = 0
+        out = {}
         for im in prev['images']:
-            p = preds.get(im['id'])
-            if p is not None and len(p[0]):
-                continue
             anns = old.get(im['id'], [])
             b = np.asarray([a['bbox'] for a in anns],
                            np.float64).reshape(-1, 4)
             b[:, 2:] += b[:, :2]
-            preds[im['id']] = (b, np.asarray(
+            out[im['id']] = (b, np.asarray(
                 [cat_index[a['category_id']] for a in anns], np.int64),
                 np.asarray([a.get('score', 1.0) for a in anns]))
-            feats.pop(im['id'], None)
+        return out
+
+    @staticmethod
+    def _keep_previous(preds: Dict[int, tuple],
+                       prev: Dict[int, tuple]) -> int:
+        """Images without a kept prediction keep their current boxes
+        [ours] (an empty image would teach 'no object'); returns their
+        count. With ``recluster``, :meth:`_predict` pooled the features of
+        exactly these boxes, so they are re-clustered with the rest."""
+        n = 0
+        for img_id, labels in prev.items():
+            p = preds.get(img_id)
+            if p is not None and len(p[0]):
+                continue
+            preds[img_id] = labels
             n += 1
         return n
 
     @torch.no_grad()
-    def _predict(self, runner):
-        """Kept predictions (and box features) per image id."""
+    def _predict(self, runner, prev: Dict[int, tuple]):
+        """Kept predictions per image id, and with ``recluster`` the
+        features of the boxes the round will hold: the kept predictions, or
+        the previous boxes ``prev`` of an image without any."""
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         if isinstance(self.label_dataloader, dict):
@@ -253,10 +266,13 @@ class SelfTrainingHook(Hook):
                 p = res.pred_instances
                 b, s, lab = select_predictions(p.bboxes, p.scores, p.labels,
                                                **self.select_cfg)
+                sf = b.new_tensor(res.metainfo['scale_factor']).repeat(2)
                 f = None
                 if fmap is not None:
-                    f = self._pool(fmap[i:i + 1], b, inputs.shape[-1])
-                sf = b.new_tensor(res.metainfo['scale_factor']).repeat(2)
+                    # the boxes the round keeps, in input pixels
+                    fb = b if len(b) else b.new_tensor(
+                        prev[int(res.metainfo['img_id'])][0]) * sf
+                    f = self._pool(fmap[i:i + 1], fb, inputs.shape[-1])
                 part.append((res.metainfo['img_id'],
                              (b / sf).cpu().numpy(), lab.cpu().numpy(),
                              s.cpu().numpy(), f))

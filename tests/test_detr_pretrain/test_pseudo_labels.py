@@ -142,16 +142,19 @@ def test_select_predictions():
     assert ks.tolist() == pytest.approx([0.9, 0.8])
 
 
-def test_write_round_reclusters_only_images_with_features(tmp_path):
+def test_write_round_reclusters_every_box_into_one_label_space(tmp_path):
     from mmselfdet.detr_pretrain import write_round
     images = [dict(id=i, file_name=f'{i}.jpg', width=40, height=40)
               for i in (1, 2, 3)]
     box = np.array([[0, 0, 10, 10], [5, 5, 20, 20]], np.float64)
+    # image 3's ids (2, 1) come from another label space (e.g. kept from
+    # the previous round): they must be re-clustered with the rest
     preds = {1: (box, np.array([3, 3]), np.ones(2)),
              2: (box, np.array([3, 3]), np.ones(2)),
              3: (box, np.array([2, 1]), np.ones(2))}
     feats = {1: np.array([[1, 0], [0, 1]], np.float32),
-             2: np.array([[1, 0], [0, 1]], np.float32)}
+             2: np.array([[1, 0], [0, 1]], np.float32),
+             3: np.array([[0, 1], [1, 0]], np.float32)}
     path = str(tmp_path / 'r.json')
     with pytest.warns(UserWarning, match='using K=2'):
         write_round(path, images, preds, cluster_class_names(4), 1,
@@ -160,6 +163,15 @@ def test_write_round_reclusters_only_images_with_features(tmp_path):
     by_img = {}
     for a in obj['annotations']:
         by_img.setdefault(a['image_id'], []).append(a['category_id'])
-    assert by_img[3] == [2, 1]  # no features: labels kept
-    assert by_img[1] == by_img[2] and len(set(by_img[1])) == 2
+    assert by_img[1] == by_img[2] and sorted(by_img[1]) == [0, 1]
+    assert by_img[3] == by_img[1][::-1]  # same features, same ids
     assert obj['info'] == dict(round=1, reclustered=True)
+    # an image with boxes but no features would keep foreign ids: refused
+    del feats[3]
+    with pytest.raises(ValueError, match=r'image id\(s\) \[3\]'):
+        write_round(path, images, preds, cluster_class_names(4), 1,
+                    feats=feats)
+    feats[3] = np.ones((1, 2), np.float32)  # 1 row for 2 boxes
+    with pytest.raises(ValueError, match=r'image id\(s\) \[3\]'):
+        write_round(path, images, preds, cluster_class_names(4), 1,
+                    feats=feats)

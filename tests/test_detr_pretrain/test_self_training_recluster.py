@@ -1,0 +1,100 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""SelfTrainingHook(recluster=True) (mmselfdet/engine/self_training.py):
+every box of the next round, kept prediction or previous label, gets its id
+from one k-means, so the round holds a single label space."""
+import json
+import os.path as osp
+import types
+
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+
+from mmselfdet.detr_pretrain import cluster_class_names, write_coco_json
+from mmselfdet.engine import SelfTrainingHook
+
+# inputs are 64x64 (original images 128x128, scale factor 0.5); the
+# backbone's 8x8 map is [1, 0] left of x=32 and [0, 1] right of it
+LEFT_IN, RIGHT_IN = [0., 0., 24., 24.], [40., 40., 64., 64.]  # input px
+
+
+class _Detector(torch.nn.Module):
+    """Image 1 predicts a left and a right box; image 2 predicts nothing
+    confident (score 0.1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.data_preprocessor = lambda data, training: data
+        self.backbone = self._backbone
+
+    @staticmethod
+    def _backbone(inputs):
+        fmap = inputs.new_zeros(len(inputs), 2, 8, 8)  # (N, 2, 8, 8)
+        fmap[:, 0, :, :4] = 1
+        fmap[:, 1, :, 4:] = 1
+        return (fmap, )
+
+    def predict(self, inputs, samples, rescale=False):
+        out = []
+        for s in samples:
+            res = DetDataSample(metainfo=s.metainfo)
+            confident = s.metainfo['img_id'] == 1
+            res.pred_instances = InstanceData(
+                bboxes=torch.tensor([LEFT_IN, RIGHT_IN]),
+                scores=torch.tensor([0.9, 0.8] if confident else [0.1, 0.1]),
+                labels=torch.tensor([5, 6]))
+            out.append(res)
+        return out
+
+
+def _runner(tmp_path, ann_file):
+    from mmdet.datasets import CocoDataset
+    ds = CocoDataset(ann_file=ann_file, metainfo=dict(
+        classes=cluster_class_names(8)), data_prefix=dict(img=''),
+        filter_cfg=dict(filter_empty_gt=False), pipeline=[])
+    samples = [DetDataSample(metainfo=dict(img_id=i, scale_factor=(0.5, 0.5)))
+               for i in (1, 2)]
+    batch = dict(inputs=torch.zeros(2, 3, 64, 64), data_samples=samples)
+    loader = type('Loader', (), dict(dataset=[0, 1],
+                                     __iter__=lambda self: iter([batch])))()
+    return types.SimpleNamespace(
+        model=_Detector(), work_dir=str(tmp_path), iter=9,
+        train_dataloader=types.SimpleNamespace(dataset=ds),
+        train_loop=types.SimpleNamespace()), loader
+
+
+def test_recluster_puts_kept_previous_labels_in_the_new_label_space(
+        tmp_path):
+    images = [dict(id=i, file_name=f'{i}.jpg', width=128, height=128)
+              for i in (1, 2)]
+    # image 2's previous labels (original px): the left and the right half
+    # (in input px [0, 0, 30, 60] and [34, 0, 64, 60]), old ids 7 and 3
+    prev = np.array([[0, 0, 60, 120], [68, 0, 128, 120]], np.float64)
+    r0 = str(tmp_path / 'round_00.json')
+    write_coco_json(r0, images, {
+        1: (prev, np.array([7, 3]), np.ones(2)),
+        2: (prev, np.array([7, 3]), np.ones(2))}, cluster_class_names(8))
+    runner, loader = _runner(tmp_path, r0)
+    hook = SelfTrainingHook(label_dataloader=loader, interval=10,
+                            num_rounds=2, score_thr=0.5, nms_iou=None,
+                            recluster=True)
+    hook.ann_file = r0
+    with pytest.warns(UserWarning, match='using K=2'):
+        hook._next_round(runner)
+    obj = json.load(open(osp.join(str(tmp_path), 'self_training',
+                                  'round_01.json')))
+    labels = {}
+    for a in obj['annotations']:
+        labels.setdefault(a['image_id'], []).append(
+            (a['bbox'][0], a['category_id']))
+    # image 1: its predictions (input px / 0.5), left and right cluster
+    (x1l, l1), (x1r, r1) = sorted(labels[1])
+    assert (x1l, x1r) == (0, 80) and l1 != r1
+    # image 2 keeps its previous boxes, but their ids come from the same
+    # k-means as image 1's: left box = left cluster, right box = right one
+    (x2l, l2), (x2r, r2) = sorted(labels[2])
+    assert (x2l, x2r) == (0, 68)
+    assert (l2, r2) == (l1, r1)
+    assert {l1, r1} == {0, 1}  # the fresh k-means' ids, not old 7 / 3
