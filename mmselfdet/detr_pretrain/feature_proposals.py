@@ -13,6 +13,10 @@
 * ``X.shards/``: work in progress, one ``NNNNN.json`` + ``NNNNN.npy`` pair
   per chunk of images; a chunk whose json exists is done, so an
   interrupted run resumes by skipping it.
+
+Images that could not be read are not in ``X.json``'s ``images``: they are
+listed in ``info.skipped_images`` (``id``, ``file_name``, ``reason``). An
+image id occurs once in the output; a merge that meets one twice stops.
 """
 import glob
 import json
@@ -45,7 +49,8 @@ def _atomic_save_npy(path: str, arr: np.ndarray) -> None:
 
 
 def write_shard(directory: str, index: int, images: Sequence[Mapping],
-                results: Sequence[Mapping[str, np.ndarray]]) -> None:
+                results: Sequence[Mapping[str, np.ndarray]],
+                skipped: Sequence[Mapping] = ()) -> None:
     """Write one chunk: the features first, the json (the 'done' mark) last.
 
     Args:
@@ -55,6 +60,8 @@ def write_shard(directory: str, index: int, images: Sequence[Mapping],
             ``height`` per image.
         results (Sequence[dict]): Per image ``bboxes`` (M, 4), ``scores``
             (M,) and ``feats`` (M, C), numpy, best first.
+        skipped (Sequence[dict]): Images of the chunk that could not be
+            read: ``id``, ``file_name``, ``reason``. Defaults to none.
     """
     os.makedirs(directory, exist_ok=True)
     feats = [np.asarray(r['feats'], np.float32) for r in results]
@@ -71,7 +78,8 @@ def write_shard(directory: str, index: int, images: Sequence[Mapping],
     ]
     tmp = f'{base}.json.tmp-{os.getpid()}'
     with open(tmp, 'w') as f:
-        json.dump(dict(dim=dim, entries=entries), f)
+        json.dump(dict(dim=dim, entries=entries,
+                       skipped=[dict(im) for im in skipped]), f)
     os.replace(tmp, base + '.json')
 
 
@@ -86,21 +94,41 @@ def merge_shards(directory: str, out_json: str,
     """Merge every chunk into ``out_json`` + its feature file.
 
     Returns:
-        dict: ``images``, ``proposals``, ``feature_dim``.
+        dict: ``images``, ``proposals``, ``feature_dim``, ``skipped`` (images
+        that could not be read, listed in the json's
+        ``info.skipped_images``).
+
+    Raises:
+        ValueError: An image id occurs twice (names the shards), or a
+            shard's features do not match its boxes. Nothing is written.
     """
     images: List[dict] = []
+    skipped: List[dict] = []
     by_id: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
     feats_by_id: Dict[int, np.ndarray] = {}
+    seen: Dict[int, str] = {}
     dim = 0
+
+    def _once(img_id: int, where: str) -> None:
+        if img_id in seen:
+            raise ValueError(
+                f'{directory}: image id {img_id} occurs twice ({seen[img_id]}'
+                f' and {where}); delete those shards to redo them')
+        seen[img_id] = where
+
     for idx in sorted(done_shards(directory)):
         base = osp.join(directory, f'{idx:05d}')
         with open(base + '.json') as f:
             shard = json.load(f)
         arr = np.load(base + '.npy', allow_pickle=False)
+        for im in shard.get('skipped', []):
+            _once(int(im['id']), f'{idx:05d}.json (skipped)')
+            skipped.append(im)
         row = 0
         for e in shard['entries']:
             n = len(e['bboxes'])
             img_id = int(e['image']['id'])
+            _once(img_id, f'{idx:05d}.json')
             images.append(e['image'])
             by_id[img_id] = (
                 np.asarray(e['bboxes'], np.float64).reshape(-1, 4),
@@ -124,12 +152,14 @@ def merge_shards(directory: str, out_json: str,
              np.zeros((0, dim), np.float32))
     npy = features_path(out_json)
     info = dict(info, features_file=osp.basename(npy),
-                feature_shape=list(feats.shape))
+                feature_shape=list(feats.shape),
+                skipped_images=sorted(skipped, key=lambda im: im['id']))
     _atomic_save_npy(npy, feats)
     save_proposal_file(out_json, images,
                        {i: dict(bboxes=by_id[i][0], scores=by_id[i][1])
                         for i in order}, info)
-    return dict(images=len(images), proposals=len(feats), feature_dim=dim)
+    return dict(images=len(images), proposals=len(feats), feature_dim=dim,
+                skipped=len(skipped))
 
 
 def load_feature_proposals(json_path: str) -> Tuple[dict, np.ndarray]:

@@ -10,6 +10,12 @@ Writes ``OUT.json`` (mmselfdet proposal format) + ``OUT.features.npy``
 shards of ``--shard-size`` images; rerunning the command skips finished
 shards (resume), ``--overwrite`` starts afresh.
 
+An image file that cannot be read (corrupt, truncated, empty) is never
+replaced by another image (which would duplicate that image's id): with
+``--bad-images skip`` (default) it is left out and listed in the json's
+``info.skipped_images`` and in the log; with ``--bad-images fail`` the run
+stops at once, naming the file.
+
 Example::
 
     python tools/detr_pretrain/make_proposals.py data/coco/annotations/\
@@ -74,8 +80,51 @@ def parse_args(argv=None):
                    help='default: cuda if available, else cpu')
     p.add_argument('--overwrite', action='store_true',
                    help='delete finished shards and start again')
+    p.add_argument('--bad-images', default='skip', choices=['skip', 'fail'],
+                   help='an unreadable image file: leave it out and list it '
+                   '(skip, default) or stop naming it (fail)')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
+
+
+class ImagesOnce(torch.utils.data.Dataset):
+    """The images ``indices`` of an ``UnlabeledDataset`` through its
+    pipeline, each exactly once: a file that cannot be read gives
+    ``dict(skipped=dict(id, file_name, reason))`` instead of another image
+    (mmengine's ``BaseDataset.__getitem__`` would draw a random one)."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = list(indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        from mmselfdet.datasets.proposals import relative_image_name
+        from mmselfdet.datasets.transforms.loading import ImageLoadError
+        idx = self.indices[i]
+        reason = 'the pipeline returned None'
+        try:
+            data = self.dataset.prepare_data(idx)
+        except ImageLoadError as e:
+            data, reason = None, str(e)
+        if data is not None:
+            return data
+        info = self.dataset.get_data_info(idx)
+        return dict(skipped=dict(
+            id=int(info['img_id']), reason=reason,
+            file_name=relative_image_name(info['img_path'],
+                                          self.dataset.image_root)))
+
+
+def collate_images(batch):
+    """(``pseudo_collate`` of the readable samples or None, the skipped
+    images' records)."""
+    from mmengine.dataset import pseudo_collate
+    good = [b for b in batch if 'skipped' not in b]
+    return (pseudo_collate(good) if good else None,
+            [b['skipped'] for b in batch if 'skipped' in b])
 
 
 def build_backbone(arch: str, stage: int, checkpoint, device, seed=0):
@@ -143,7 +192,6 @@ def check_resume_settings(sdir: str, settings: dict) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
     from torch.utils.data import DataLoader
 
@@ -161,7 +209,8 @@ def main(argv=None):
     if args.overwrite and osp.isdir(sdir):
         shutil.rmtree(sdir)
     pipeline = [
-        dict(type='LoadImageFromFile'),
+        # raise on a bad file: ImagesOnce skips it or the run stops
+        dict(type='LoadImageRobust', on_error='raise'),
         dict(type='Resize', scale=tuple(args.img_scale), keep_ratio=True),
         dict(type='PackDetInputs',
              meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -210,15 +259,23 @@ def main(argv=None):
                unit='img', file=sys.stdout)
     num_boxes = num_imgs = 0
     for s in todo:
-        idx = list(range(s * args.shard_size, min(n, (s + 1) *
-                                                   args.shard_size)))
-        loader = DataLoader(torch.utils.data.Subset(ds, idx),
-                            batch_size=args.batch_size,
+        idx = range(s * args.shard_size, min(n, (s + 1) * args.shard_size))
+        loader = DataLoader(ImagesOnce(ds, idx), batch_size=args.batch_size,
                             num_workers=args.workers,
-                            collate_fn=pseudo_collate)
-        metas, results = [], []
+                            collate_fn=collate_images)
+        metas, results, skipped = [], [], []
         with torch.no_grad():
-            for data in loader:
+            for data, bad in loader:
+                if bad and args.bad_images == 'fail':
+                    raise SystemExit(f'stage A stopped (--bad-images fail): '
+                                     f'{bad[0]["reason"]}')
+                for b in bad:
+                    print(f'skipped image id {b["id"]}: {b["reason"]}',
+                          flush=True)
+                skipped += bad
+                bar.update(len(bad))
+                if data is None:
+                    continue
                 data = prep(data, False)
                 feat = backbone(data['inputs'])[0]  # (N, C, h, w)
                 samples = data['data_samples']
@@ -235,7 +292,7 @@ def main(argv=None):
                     num_boxes += len(o['bboxes'])
                 bar.update(len(samples))
                 num_imgs += len(samples)
-        write_shard(sdir, s, metas, results)
+        write_shard(sdir, s, metas, results, skipped)
     bar.close()
     if todo:
         print(f'{num_boxes} boxes for {num_imgs} images in '
@@ -243,6 +300,9 @@ def main(argv=None):
     stats = merge_shards(sdir, args.out, info=dict(
         settings, mmselfdet_version=mmselfdet.__version__))
     print(f'wrote {args.out}: {stats}', flush=True)
+    if stats['skipped']:
+        print(f'{stats["skipped"]} unreadable image(s) left out, listed in '
+              f'{args.out} info.skipped_images', flush=True)
     return stats
 
 
