@@ -6,3 +6,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 train_dataloader = dict(batch_size=256)
+# lr for the declared batch 4096: 0.3 x 4096 / 256
+optim_wrapper = dict(optimizer=dict(lr=4.8))
+auto_scale_lr = dict(enable=False, base_batch_size=4096)

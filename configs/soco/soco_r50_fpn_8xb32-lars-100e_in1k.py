@@ -40,15 +40,15 @@ train_dataloader = dict(dataset=dict(
         dict(type='PackViews', pipelines=dict(
             v1=v1_pipeline, v2=v2_pipeline, v3=v2_pipeline)),
     ]))
+# lr for the declared batch 256 (8 x 32): 1.0 x 256 / 256; every 1-D
+# parameter (biases, BN / BN1d weights) takes no weight decay and no trust
+# ratio (LARSOptimWrapperConstructor, exclude_1d)
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
+    constructor='LARSOptimWrapperConstructor',
     optimizer=dict(type='LARS', lr=1.0, momentum=0.9, weight_decay=1e-5),
-    paramwise_cfg=dict(custom_keys={
-        'bn': dict(decay_mult=0, lars_exclude=True),
-        'bias': dict(decay_mult=0, lars_exclude=True),
-        'downsample.1': dict(decay_mult=0, lars_exclude=True),
-    }))
+    paramwise_cfg=dict(exclude_1d=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
          convert_to_iter_based=True),
@@ -56,4 +56,5 @@ param_scheduler = [
          begin=10, end=max_epochs)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-auto_scale_lr = dict(base_batch_size=256)
+# --auto-scale-lr rescales the lr for another total batch
+auto_scale_lr = dict(enable=False, base_batch_size=256)

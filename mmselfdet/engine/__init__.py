@@ -6,7 +6,7 @@ from .checkpoint_hooks import SafeCheckpointHook
 from .dist import (CPU_DDP_WRAPPER, finish_launch, init_cpu_dist_if_needed,
                    prepare_launch)
 from .hooks import MomentumScheduleHook
-from .lars import LARS
+from .lars import LARS, LARSOptimWrapperConstructor
 from .loss_guard import NonFiniteLossHook
 from .self_training import SelfTrainingHook
 
@@ -15,4 +15,5 @@ __all__ = ['BadImageSummaryHook', 'SafeCheckpointHook', 'NonFiniteLossHook']
 
 __all__ += ['register_checkpoint_safe_globals', 'safe_checkpoint_globals',
            'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER', 'prepare_launch', 'finish_launch', 'MomentumScheduleHook', 'LARS',
+           'LARSOptimWrapperConstructor',
            'SelfTrainingHook']

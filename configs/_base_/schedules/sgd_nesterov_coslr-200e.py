@@ -1,5 +1,7 @@
-# InsLoc: SGD nesterov lr 0.03 per 256 images, momentum 0.9, wd 1e-4,
-# cosine, 200 epochs.
+# InsLoc: SGD nesterov lr 0.03 for 256 images (8 GPUs x 32), momentum 0.9,
+# wd 1e-4, cosine, 200 epochs. A leaf config with another total batch sets
+# lr = 0.03 x batch / 256 and auto_scale_lr.base_batch_size = batch
+# (docs/architecture.md, "Learning rate and batch size").
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.03, momentum=0.9, weight_decay=1e-4,
@@ -8,4 +10,5 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=200, by_epoch=True, begin=0, end=200)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200)
-auto_scale_lr = dict(base_batch_size=256)
+# the lr above is for 256 images; --auto-scale-lr rescales other batches
+auto_scale_lr = dict(enable=False, base_batch_size=256)
