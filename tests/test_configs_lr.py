@@ -111,7 +111,8 @@ def test_paper_config_lr_matches_declared_batch(path):
     expected = reference_lr(cfg, path) * batch / 256
     # a plain run (no --auto-scale-lr): the lr as written must be right
     assert cfg.auto_scale_lr.get('enable') is False, (
-        f'{path}: say auto_scale_lr.enable=False explicitly')
+        f'{path}: say auto_scale_lr.enable=False explicitly (stock mmdet '
+        'train.py refuses --auto-scale-lr without the key)')
     assert used_lrs(cfg, d['gpus'], False) == pytest.approx(
         [expected], rel=1e-9), f'{path}: lr for batch {batch}'
     # --auto-scale-lr at the declared launch changes nothing ...

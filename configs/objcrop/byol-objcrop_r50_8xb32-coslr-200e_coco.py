@@ -1,4 +1,6 @@
 # Object-aware cropping (Obj-Obj+Dilate) over BYOL on COCO train2017.
+# LARS lr 0.3 for the declared batch 8 x 32 = 256 (BYOL's 0.3 per 256;
+# the LARS schedule is written for 256 images).
 _base_ = [
     '../_base_/models/byol_r50.py',
     '../_base_/datasets/coco_unlabeled_proposals.py',
