@@ -40,14 +40,6 @@ CONFIGS = sorted(
     if osp.basename(osp.dirname(c)) not in NOT_METHODS)
 PAPER = [c for c in CONFIGS if not c.endswith('_toy.py')]
 TOY = [c for c in CONFIGS if c.endswith('_toy.py')]
-# toy configs inherit configs/_base_/toy_runtime.py, whose
-# auto_scale_lr.base_batch_size is 256 while every toy runs 1 x 32 images
-TOY_BASE_BATCH_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason='configs/_base_/toy_runtime.py: auto_scale_lr.base_batch_size '
-    'should be 32 (the toy configs run 1xb32; 256 makes --auto-scale-lr '
-    'cut the toy lr 8x); reported, not owned here')
-
 
 def _ids(paths):
     return [osp.relpath(p, REPO) for p in paths]
@@ -160,8 +152,7 @@ def test_paper_config_schedule_consistent(path):
     _check_schedule(Config.fromfile(path), path, declared(path))
 
 
-@pytest.mark.parametrize('path', [
-    pytest.param(p, marks=TOY_BASE_BATCH_XFAIL) for p in TOY], ids=_ids(TOY))
+@pytest.mark.parametrize('path', TOY, ids=_ids(TOY))
 def test_toy_config_auto_scale_base_is_declared_batch(path):
     """Toy lrs are toy choices (METHODS.md §0), not reference x batch / 256;
     the rest of the rule holds: --auto-scale-lr at 1 x 32 changes nothing."""

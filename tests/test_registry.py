@@ -31,7 +31,8 @@ def test_expected_modules_registered():
                      'DetCo', 'BYOLHead', 'MultiLevelRoIPooler',
                      'ConvFCBoxEmbedder', 'ResLayerBoxEmbedder',
                      'MultiStageProjector', 'LARS', 'MomentumScheduleHook',
-                     'CosineMomentumEMA', 'SoCo'):
+                     'CosineMomentumEMA', 'SoCo',
+                     'LARSOptimWrapperConstructor'):
         assert expected in names, expected
 
 

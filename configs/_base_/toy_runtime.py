@@ -10,7 +10,7 @@ param_scheduler = [
          end=max_iters)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
-auto_scale_lr = dict(base_batch_size=256)
+auto_scale_lr = dict(enable=False, base_batch_size=32)  # every toy runs 1 x 32
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=max_iters,

@@ -7,12 +7,11 @@ from typing import Iterable, List, Optional
 
 import torch
 import torch.nn as nn
-from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 from torch.optim.optimizer import Optimizer
 
-from mmselfdet.registry import OPTIMIZERS
+from mmselfdet.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIMIZERS
 
 
 @OPTIMIZERS.register_module()
