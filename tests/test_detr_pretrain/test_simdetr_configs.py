@@ -1,0 +1,125 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""What the COCO configs of DETR pretraining really train
+(configs/simdetr/, configs/benchmarks/detr-pretrain/): SimDETR from
+scratch, the DETReg-style baseline's frozen backbone and its switch, and the
+low-data fine-tuning schedule of DETReg's semi-supervised protocol. The R50
+detectors are built and stepped once on two 64-px images."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+
+from mmselfdet.registry import MODELS
+from ..utils import REPO, load_tool
+
+SIMDETR = osp.join(REPO, 'configs', 'simdetr')
+DETREG = osp.join(SIMDETR, 'detreg-ss_deformable-detr_r50_16xb2-50e_coco.py')
+DETREG_TRAIN = osp.join(
+    SIMDETR, 'detreg-ss-trainbackbone_deformable-detr_r50_16xb2-50e_coco.py')
+SCRATCH = osp.join(SIMDETR,
+                   'simdetr_deformable-detr_r50-scratch_16xb2-50e_coco.py')
+
+
+def _step(cfg):
+    """One optimiser step of ``cfg``'s detector as the runner builds it
+    (model in train mode, the config's optim wrapper with its
+    paramwise_cfg); returns the state dicts before and after, the wrapper
+    and the model. The backbone is the config's (random weights, BN
+    statistics of the batch instead of its checkpoint); the transformer is
+    cut to one encoder and one decoder layer and 20 queries (CPU time)."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    torch.manual_seed(0)
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.update(num_queries=20)
+    model_cfg.encoder.num_layers = model_cfg.decoder.num_layers = 1
+    model_cfg.backbone.init_cfg = None  # no checkpoint file here
+    model = MODELS.build(model_cfg)
+    model.init_weights()  # (DeformableDETR's level_embed starts uninit)
+    optim = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    samples = []
+    for _ in range(2):
+        s = DetDataSample(metainfo=dict(img_shape=(64, 64),
+                                        ori_shape=(64, 64),
+                                        scale_factor=(1., 1.)))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[4., 6., 30., 40.], [20., 10., 60., 50.]]),
+            labels=torch.zeros(2, dtype=torch.long))
+        samples.append(s)
+    # random pixels, far from BN's initial statistics: a BN in train mode
+    # moves its running statistics
+    data = dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
+                        for _ in range(2)], data_samples=samples)
+    data = model.data_preprocessor(data, True)
+    _calibrate_bn(model.backbone, data['inputs'])
+    model.train()
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    optim.update_params(loss)
+    return before, model.state_dict(), optim, model
+
+
+@torch.no_grad()
+def _calibrate_bn(backbone, inputs):
+    """Give every BN a checkpoint's look: weight 1 (mmdet zero-inits the
+    last BN of each block, which would cut the residual branches off the
+    gradient) and the running statistics of ``inputs`` (a random-init
+    ResNet with BN at its initial statistics in eval mode overflows)."""
+    bns = [m for m in backbone.modules()
+           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.weight.fill_(1.0)
+        m.train()
+        m.momentum = None  # cumulative average: the batch's statistics
+    backbone(inputs)
+    for m in bns:
+        m.momentum = 0.1
+
+
+def _changed(before, after, prefix):
+    return sorted(k for k in before if k.startswith(prefix)
+                  and not torch.equal(before[k], after[k]))
+
+
+def _lr_of(optim, model, name):
+    param = dict(model.named_parameters())[name]
+    lrs = {g['lr'] for g in optim.optimizer.param_groups
+           if any(p is param for p in g['params'])}
+    assert len(lrs) == 1, name
+    return lrs.pop()
+
+
+def test_detreg_baseline_freezes_its_backbone_like_detreg():
+    """DETReg pretrains with --lr_backbone 0 (configs/DETReg_top30_*.sh):
+    no backbone parameter and no BN statistic may move (FrozenBN)."""
+    cfg = Config.fromfile(DETREG)
+    before, after, optim, model = _step(cfg)
+    assert _changed(before, after, 'backbone.') == []
+    # the step itself happened: the transformer and the heads moved
+    assert _changed(before, after, 'encoder.')
+    assert _changed(before, after, 'bbox_head.')
+    # no backbone parameter takes gradients, every BN is in eval mode
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    assert not any(m.training for m in model.backbone.modules()
+                   if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_detreg_switch_trains_the_backbone_as_detreg_fine_tuning():
+    """The switch trains layer2-4 at 0.1x the lr with frozen BN, as
+    DETReg's train_backbone (lr_backbone > 0, FrozenBatchNorm2d, stem and
+    layer1 frozen)."""
+    cfg = Config.fromfile(DETREG_TRAIN)
+    before, after, optim, model = _step(cfg)
+    moved = _changed(before, after, 'backbone.')
+    for stage in ('layer2', 'layer3', 'layer4'):
+        assert f'backbone.{stage}.0.conv1.weight' in moved, stage
+    assert not [k for k in moved if not k.startswith(
+        ('backbone.layer2', 'backbone.layer3', 'backbone.layer4'))]
+    assert not [k for k in moved if '.bn' in k or 'downsample.1' in k]
+    base = cfg.optim_wrapper.optimizer.lr
+    assert _lr_of(optim, model, 'backbone.layer3.0.conv1.weight') == \
+        pytest.approx(0.1 * base)
