@@ -22,6 +22,7 @@ object-aware rows get their views from the config's own
 import copy
 import functools
 import math
+import os.path as osp
 import random
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Tuple
@@ -39,16 +40,19 @@ from mmengine.model import BaseAveragedModel
 from mmselfdet.models.utils import FeatureQueue
 from mmselfdet.models.utils.momentum import CosineMomentumEMA
 from mmselfdet.registry import MODELS
-from ..conftest import REPO
 from .semantic_checks import (bn_eval, byol_rows, changed_rows, ema_copy,
                               grid_cells, head_terms, infonce_rows,
                               input_grads, perturb_sample, record_calls,
                               sample_grad)
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 N = 3  # batch size of every check
 TEMPERATURE = 0.2  # METHODS.md §0 (MoCo v2, DetCo)
 STAGE_WEIGHTS = (0.1, 0.4, 0.7, 1.0)  # METHODS.md §3, res2..res5
-Expected = Tuple[Dict[str, torch.Tensor], Dict[Tuple[str, int], torch.Tensor]]
+# (losses, enqueued keys {(queue attr, index): (N, D)}, momentum encoders
+# after the step {attr: module})
+Expected = Tuple[Dict[str, torch.Tensor], Dict[Tuple[str, int], torch.Tensor],
+                 Dict[str, nn.Module]]
 
 
 @functools.lru_cache(maxsize=None)
@@ -97,7 +101,8 @@ def moco_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
     query = model.neck(model.backbone(img_q))  # (N, D)
     key = F.normalize(key_enc(img_k), dim=1)  # (N, D)
     loss = infonce_rows(query, key, model.queue.buffer[0], TEMPERATURE)
-    return {'loss_contrast': loss.mean()}, {('queue', 0): key}
+    return ({'loss_contrast': loss.mean()}, {('queue', 0): key},
+            {'momentum_encoder': key_enc})
 
 
 def byol_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
@@ -114,7 +119,7 @@ def byol_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
     p1, p2 = model.head.predictor(z1), model.head.predictor(z2)
     loss = byol_rows(p1, target(img2)).mean() + \
         byol_rows(p2, target(img1)).mean()
-    return {'loss_byol': loss}, {}
+    return {'loss_byol': loss}, {}, {'target_net': target}
 
 
 def detco_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
@@ -123,8 +128,8 @@ def detco_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
     g_q, g_k, l_q, l_k = (inputs[v] for v in cfg['views'])
     grid = cfg['neck']['grid']
     online = nn.Sequential(model.backbone, model.neck)
-    key_backbone, key_neck = ema_copy(model.momentum_encoder, online,
-                                      cfg['momentum'])
+    key_enc = ema_copy(model.momentum_encoder, online, cfg['momentum'])
+    key_backbone, key_neck = key_enc
 
     def global_emb(backbone, neck, img):
         return [mlp(f) for mlp, f in zip(neck.global_mlps, backbone(img))]
@@ -160,7 +165,7 @@ def detco_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
             losses[f'{name}{term}_loss_contrast'] = w * rows.mean()
         keys[('global_queue', s)] = k_g[s]
         keys[('local_queue', s)] = k_l[s]
-    return losses, keys
+    return losses, keys, {'momentum_encoder': key_enc}
 
 
 @dataclass(frozen=True)
@@ -174,8 +179,8 @@ class Method:
         grad_views: Views through the online network (they get gradients;
             the others are key / target views without gradient).
         reference: ``(model copy, preprocessed inputs, model cfg) ->
-            (expected losses, expected enqueued keys {(queue attr, index):
-            (N, D)})``, computed before the step.
+            Expected`` (losses, enqueued keys, momentum encoders after the
+            step), computed before the step.
         grids: Views that are jigsaw tiles, with their grid side.
     """
     name: str
@@ -302,13 +307,21 @@ def test_perturbing_one_sample_changes_only_its_rows(method):
 @pytest.mark.parametrize('method', METHODS, ids=ids)
 def test_loss_equals_the_formula(method):
     base, inputs, cfg = prepared(method.name)
+    model = copy.deepcopy(base)
     with torch.no_grad():
-        expected, _ = method.reference(copy.deepcopy(base), inputs, cfg)
-        losses = copy.deepcopy(base)(inputs, None, mode='loss')
+        expected, _, emas = method.reference(copy.deepcopy(base), inputs, cfg)
+        losses = model(inputs, None, mode='loss')
     assert {k for k in losses if 'loss' in k} == set(expected)
     for k, v in expected.items():
         torch.testing.assert_close(losses[k].double(), v, rtol=1e-5,
                                    atol=1e-6, msg=k)
+    # one EMA step per loss step, with the momentum the formula used
+    for attr, enc in emas.items():
+        ema = getattr(model, attr)
+        assert int(ema.steps) == int(getattr(base, attr).steps) + 1
+        state = ema.module.state_dict()
+        for k, v in enc.state_dict().items():
+            torch.testing.assert_close(state[k], v, msg=f'{attr}.{k}')
 
 
 @pytest.mark.parametrize('method', QUEUED, ids=[m.name for m in QUEUED])
@@ -316,7 +329,7 @@ def test_queue_holds_the_batch_keys_at_the_pointer(method):
     base, inputs, cfg = prepared(method.name)
     model = copy.deepcopy(base)
     with torch.no_grad():
-        _, keys = method.reference(copy.deepcopy(base), inputs, cfg)
+        _, keys, _ = method.reference(copy.deepcopy(base), inputs, cfg)
         queues = {name: m for name, m in model.named_modules()
                   if isinstance(m, FeatureQueue)}
         assert {(a, i) for a, q in queues.items()
@@ -335,3 +348,39 @@ def test_queue_holds_the_batch_keys_at_the_pointer(method):
         rest[pos] = False
         assert torch.equal(queue.buffer[index, rest], buf[index, rest])
         assert int(queue.ptr[index]) == 1
+
+
+def test_infonce_by_hand():
+    """Two samples, D=2, a queue of two keys, T=0.5, weight 0.4."""
+    head = MODELS.build(dict(type='QueueContrastiveHead', temperature=0.5))
+    query = torch.tensor([[2., 0.], [0., 3.]])  # normalised: e1, e2
+    key = torch.tensor([[0.6, 0.8], [1., 0.]])
+    queue = torch.tensor([[0., 1.], [-1., 0.]])
+    # logits/T: sample 0 [0.6, 0, -1] / 0.5; sample 1 [0, 1, 0] / 0.5
+    row0 = math.log(math.exp(1.2) + math.exp(0) + math.exp(-2)) - 1.2
+    row1 = math.log(math.exp(0) + math.exp(2) + math.exp(0)) - 0
+    out = head.loss(query, key, queue, weight=0.4, prefix='res3_gg_')
+    assert float(out['res3_gg_loss_contrast']) == pytest.approx(
+        0.4 * (row0 + row1) / 2, rel=1e-6)
+    assert float(out['res3_gg_contrast_acc']) == 50.0  # sample 1 is wrong
+    assert float(out['res3_gg_contrast_chance']) == pytest.approx(
+        0.4 * math.log(3), rel=1e-6)
+    rows = infonce_rows(query, key, queue, 0.5)
+    assert rows.tolist() == pytest.approx([row0, row1], rel=1e-6)
+
+
+def test_byol_by_hand():
+    """Identity predictor: rows 2 - 2cos are 2 (orthogonal), 0 (parallel)
+    and 2 - 2 * 0.8 (cos of (0, 5) and (3, 4)); the loss is their mean."""
+    head = MODELS.build(dict(type='BYOLHead', predictor=dict(
+        type='MLPProjector', in_channels=2, hid_channels=2, out_channels=2,
+        num_layers=1, with_avg_pool=False)))
+    nn.init.eye_(head.predictor.mlp[0].weight)
+    nn.init.zeros_(head.predictor.mlp[0].bias)
+    online = torch.tensor([[1., 0.], [2., 2.], [0., 5.]])
+    target = torch.tensor([[0., 3.], [1., 1.], [3., 4.]])
+    out = {k: float(v.detach()) for k, v in head.loss(online, target).items()}
+    assert out['loss_byol'] == pytest.approx((2 + 0 + 0.4) / 3, abs=1e-6)
+    assert out['byol_cos'] == pytest.approx((0 + 1 + 0.8) / 3, abs=1e-6)
+    assert byol_rows(online, target).tolist() == pytest.approx(
+        [2, 0, 0.4], abs=1e-12)
