@@ -123,3 +123,59 @@ def test_detreg_switch_trains_the_backbone_as_detreg_fine_tuning():
     base = cfg.optim_wrapper.optimizer.lr
     assert _lr_of(optim, model, 'backbone.layer3.0.conv1.weight') == \
         pytest.approx(0.1 * base)
+
+
+def _weight_sources(obj, where='cfg'):
+    """Every place of a config dict that would load weights: an init of
+    type 'Pretrained', or a ``checkpoint`` / ``pretrained`` / ``load_from``
+    / ``*_checkpoint`` file name."""
+    found = []
+    if isinstance(obj, dict):
+        if obj.get('type') == 'Pretrained':
+            found.append(where)
+        for k, v in obj.items():
+            if (k in ('checkpoint', 'pretrained', 'load_from')
+                    or str(k).endswith('_checkpoint')) and isinstance(
+                        v, str) and v:  # (not the CheckpointHook dict)
+                found.append(f'{where}.{k}')
+            found += _weight_sources(v, f'{where}.{k}')
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            found += _weight_sources(v, f'{where}[{i}]')
+    return found
+
+
+def test_simdetr_scratch_needs_no_pretrained_weights_and_trains_its_backbone():
+    cfg = Config.fromfile(SCRATCH)
+    bb = cfg.model.backbone
+    # 2 images per GPU: batch statistics across GPUs (or GN), trained
+    assert bb.norm_cfg.type in ('SyncBN', 'GN') and bb.norm_cfg.requires_grad
+    assert bb.frozen_stages == -1 and bb.norm_eval is False
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 1.0
+    # no pretrained weights anywhere: model inits, load_from, variables
+    assert _weight_sources(cfg.to_dict()) == []
+    # stage A of this config (its training labels come from stage B over
+    # stage A's output) runs a random-init backbone: no --checkpoint
+    a = load_tool('tools/detr_pretrain/make_proposals.py').parse_args(
+        cfg.stage_a_args)
+    b = load_tool('tools/detr_pretrain/cluster_pseudo_labels.py').parse_args(
+        cfg.stage_b_args)
+    assert a.checkpoint is None
+    assert b.proposals == a.out
+    ds = cfg.train_dataloader.dataset
+    assert b.out == osp.join(ds.data_root, ds.ann_file)
+    assert b.num_classes == cfg.model.bbox_head.num_classes
+    # built as the runner builds it: SyncBN, the backbone at the full lr,
+    # every backbone stage and BN statistic trains
+    before, after, optim, model = _step(cfg)
+    assert all(isinstance(m, torch.nn.SyncBatchNorm)
+               for m in model.backbone.modules()
+               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+    base = cfg.optim_wrapper.optimizer.lr
+    for name in ('backbone.conv1.weight', 'backbone.layer1.0.conv1.weight',
+                 'backbone.layer4.2.conv3.weight'):
+        assert _lr_of(optim, model, name) == pytest.approx(base), name
+    moved = _changed(before, after, 'backbone.')
+    for key in ('conv1.weight', 'bn1.weight', 'bn1.running_mean',
+                'layer1.0.conv1.weight', 'layer4.2.bn3.running_var'):
+        assert f'backbone.{key}' in moved, key
