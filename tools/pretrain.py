@@ -65,8 +65,8 @@ class Method(NamedTuple):
 
 _BENCH = 'configs/benchmarks/{}/mask-rcnn_r50_fpn_ms-1x_coco.py'
 # The one method table of this tool. Names follow the quickstart's toy
-# table (mmselfdet/quickstart.py METHODS) where both exist; its 'soco'
-# (ground-truth boxes) needs labels, so own images use 'soco-ss'.
+# table (mmselfdet/quickstart.py METHODS) where both exist; its SoCo on
+# ground-truth boxes needs labels, so own images use 'soco-ss'.
 METHODS: Dict[str, Method] = {
     'mocov2': Method('configs/mocov2/mocov2_r50_8xb32-coslr-200e_in1k.py',
                      IMAGENET_1K, None, _BENCH.format('mocov2')),
