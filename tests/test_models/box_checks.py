@@ -98,7 +98,7 @@ def view_sample(size: int, mat: np.ndarray,
     metainfo and the boxes (view pixels) with their ids."""
     sample = DetDataSample(metainfo=dict(img_shape=(size, size),
                                          homography_matrix=mat))
-    boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes)
+    boxes = np.zeros((0, 4)) if boxes is None else np.array(boxes)
     inst = InstanceData(
         bboxes=HorizontalBoxes(torch.tensor(boxes, dtype=torch.float32)),
         labels=torch.zeros(len(boxes), dtype=torch.long))
@@ -106,6 +106,34 @@ def view_sample(size: int, mat: np.ndarray,
         inst.instances_ids = torch.tensor(list(ids), dtype=torch.long)
     sample.gt_instances = inst
     return sample
+
+
+def warped_batch(num: int, src_size: int, views: Sequence[str],
+                 sizes: Sequence[int], crops: Sequence[Sequence[tuple]],
+                 boxes_of: Optional[Callable] = None) -> dict:
+    """A collated multi-view batch: view ``v`` of image ``i`` is the
+    ``crops[i][v] = (x0, y0, side, flip)`` crop of source image ``i``
+    (:func:`source_images`), warped by its homography, which is packed in
+    the metainfo; ``boxes_of(i, view, matrix) -> (boxes, ids)`` gives the
+    view's boxes (none when None)."""
+    data = dict(inputs={v: [] for v in views},
+                data_samples={v: [] for v in views})
+    for i, src in enumerate(source_images(num, src_size)):
+        for v, size, crop in zip(views, sizes, crops[i]):
+            mat = crop_matrix(*crop[:3], size, flip=crop[3])
+            data['inputs'][v].append(warp_image(src, mat, size))
+            boxes, ids = boxes_of(i, v, mat) if boxes_of else (None, None)
+            data['data_samples'][v].append(view_sample(size, mat, boxes, ids))
+    return data
+
+
+def shrink(boxes, *args):
+    """0.9x about the center, for (..., 4) tensors or arrays: a
+    deterministic stand-in for a box jitter (extra args ignored)."""
+    ctr = (boxes[..., :2] + boxes[..., 2:]) / 2
+    half = (boxes[..., 2:] - boxes[..., :2]) * 0.45
+    cat = torch.cat if isinstance(boxes, torch.Tensor) else np.concatenate
+    return cat([ctr - half, ctr + half], -1)
 
 
 # ---------------------------------------------------------------- RoIs
@@ -140,22 +168,46 @@ def image_index(counts: Sequence[int]) -> Tensor:
                                    torch.tensor(list(counts)))
 
 
-# ---------------------------------------------------------------- losses
-def infonce_rows(query: Tensor, key: Tensor, queue: Tensor,
-                 temperature: float) -> Tensor:
-    """Per-row InfoNCE ``-log(e^{q.k/T} / (e^{q.k/T} + sum_j e^{q.Q_j/T}))``
-    with ``q`` and ``k`` L2-normalised and ``queue`` (K, D) as given."""
-    q = query / query.norm(dim=1, keepdim=True)
-    k = key / key.norm(dim=1, keepdim=True)
-    pos = (q * k).sum(1) / temperature  # (N,)
-    neg = q @ queue.t() / temperature  # (N, K)
-    return torch.logsumexp(torch.cat([pos[:, None], neg], 1), 1) - pos
+def pool_boxes(feats: Sequence[Sequence[Tensor]],
+               boxes: Sequence[Sequence[Sequence[float]]],
+               strides: Sequence[int], out_size: int,
+               level: Callable[[Sequence[float]], int]) -> Tensor:
+    """(R, C, S, S) RoI features of every image's boxes, image by image,
+    each on the level ``level(box)`` of that image's own feature maps."""
+    rows = []
+    for img_feats, img_boxes in zip(feats, boxes):
+        for box in img_boxes:
+            lvl = level(box)
+            rows.append(roi_feature(img_feats[lvl], box, strides[lvl],
+                                    out_size))
+    return torch.stack(rows)
 
 
-def byol_rows(pred: Tensor, target: Tensor) -> Tensor:
-    """Per-row ``2 - 2 cos(pred, target)``."""
-    cos = (pred * target).sum(1) / (pred.norm(dim=1) * target.norm(dim=1))
-    return 2 - 2 * cos
+def visible_boxes(boxes: Sequence[np.ndarray], ids: Sequence[int],
+                  mat: np.ndarray, size: int, min_visible: float
+                  ) -> Tuple[np.ndarray, List[int]]:
+    """Boxes mapped by ``mat`` into a ``size`` view, clipped, and kept
+    (with their ids) when at least ``min_visible`` of each stays inside."""
+    kept = [(k, clip_box(map_box(b, mat), size)) for k, b in zip(ids, boxes)]
+    kept = [(k, c) for k, (c, frac) in kept if frac >= min_visible]
+    return (np.array([c for _, c in kept]).reshape(-1, 4),
+            [k for k, _ in kept])
+
+
+def flipped_crop(img: Tensor, box: np.ndarray, size: int, scale: float,
+                 width: int) -> Tuple[Tensor, List[float]]:
+    """Reference of SoCo's "multiple cropping" with a fixed enlargement and
+    a flip: the ``scale``-times box about its center (clipped to the
+    image), resampled to ``size`` (aligned, 2 samples per bin) and flipped;
+    and the box in the crop's pixels. ``img`` is one (1, C, H, W) image."""
+    ctr, wh = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * scale
+    region = np.clip(np.concatenate([ctr - wh / 2, ctr + wh / 2]), 0, width)
+    roi = torch.tensor([[0.0, *region]], dtype=img.dtype)
+    patch = roi_align(img, roi, (size, size), 1.0, 2, 'avg', True).flip(-1)
+    rw, rh = region[2:] - region[:2]
+    inner = np.clip((box - np.tile(region[:2], 2)) *
+                    np.array([size / rw, size / rh] * 2), 0, size)
+    return patch, [size - inner[2], inner[1], size - inner[0], inner[3]]
 
 
 # ---------------------------------------------------------------- capture
@@ -188,6 +240,23 @@ def assert_close(got: Tensor, want: Tensor, what) -> None:
     err = float((got - want).abs().max()) if got.numel() else 0.0
     scale = float(want.abs().max()) if want.numel() else 0.0
     assert err <= 1e-5 * scale + 1e-5, (what, err, scale)
+
+
+def assert_loss(got: Tensor, want: Tensor, what) -> None:
+    """Scalar losses equal up to float32 rounding."""
+    got, want = float(got), float(want)
+    assert abs(got - want) < 1e-4 * max(1.0, abs(want)), (what, got, want)
+
+
+@torch.no_grad()
+def ema_off_online(ema, seed: int = 2) -> None:
+    """Move an mmengine EMA's copy off the online network (each parameter
+    times 1 + 0.1 N(0, 1)) and count one step done, so that its next update
+    is a real average, not the first-step copy."""
+    gen = torch.Generator().manual_seed(seed)
+    for p in ema.module.parameters():
+        p.mul_(1 + 0.1 * torch.randn(p.shape, generator=gen))
+    ema.steps.fill_(1)
 
 
 def split_by_image(rows: Tensor, img: Tensor, num: int) -> List[Tensor]:
