@@ -179,3 +179,46 @@ def test_simdetr_scratch_needs_no_pretrained_weights_and_trains_its_backbone():
     for key in ('conv1.weight', 'bn1.weight', 'bn1.running_mean',
                 'layer1.0.conv1.weight', 'layer4.2.bn3.running_var'):
         assert f'backbone.{key}' in moved, key
+
+
+# DETReg's semi-supervised runs (its configs/DETReg_fine_tune_{p}pct_coco.sh
+# and README): --epochs per split, 8 GPUs x --batch_size 3, lr_drop = epochs
+DETREG_EPOCHS = {1: 2000, 2: 1000, 5: 500, 10: 400}
+COCO_TRAIN2017_IMAGES = 118287
+LOW_DATA = {p: osp.join(REPO, 'configs', 'benchmarks', 'detr-pretrain',
+                        f'deformable-detr_r50_8xb3-{e}e_coco-{p}pct.py')
+            for p, e in DETREG_EPOCHS.items()}
+
+
+@pytest.mark.parametrize('percent', sorted(DETREG_EPOCHS))
+def test_low_data_schedule_is_detregs_semi_supervised_protocol(percent):
+    cfg = Config.fromfile(LOW_DATA[percent])
+    # the split: tools/make_low_data_splits.py, the size DETReg's
+    # filter_pct draws (round(N * p))
+    splits = load_tool('tools/make_low_data_splits.py')
+    n = len(splits.sample_ids(range(COCO_TRAIN2017_IMAGES), percent, 0))
+    assert n == round(COCO_TRAIN2017_IMAGES * percent / 100)
+    # DETReg: DistributedSampler over 8 GPUs (ceil(n / 8) images each),
+    # BatchSampler(3, drop_last=True)
+    per_gpu = -(-n // 8)
+    iters_per_epoch = per_gpu // 3
+    assert cfg.train_dataloader.batch_size == 3
+    assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+    assert cfg.train_cfg.max_iters == DETREG_EPOCHS[percent] * \
+        iters_per_epoch
+    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert cfg.train_dataloader.dataset.ann_file == \
+        f'low_data/instances_train2017_{percent}pct_seed0.json'
+    # StepLR(lr_drop=epochs) never fires within the run: constant lr
+    assert not [s for s in cfg.param_scheduler if s.get('gamma', 1) != 1
+                and min(s.get('milestones', [0])) < cfg.train_cfg.max_iters]
+    # the last evaluation is the last iteration (the number reported)
+    assert cfg.train_cfg.max_iters % cfg.train_cfg.val_interval == 0
+    # DETReg's optimiser: AdamW 2e-4, wd 1e-4, clip 0.1, backbone and
+    # deformable offsets / reference points at 0.1x
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4
+    assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+    assert cfg.optim_wrapper.clip_grad.max_norm == 0.1
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert {k: v.lr_mult for k, v in keys.items()} == {
+        'backbone': 0.1, 'sampling_offsets': 0.1, 'reference_points': 0.1}
