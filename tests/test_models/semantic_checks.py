@@ -57,7 +57,7 @@ def input_grads(inputs: Dict[str, Tensor],
 
 
 def sample_grad(grad: Optional[Tensor]) -> Tensor:
-    """Sum of |gradient| per sample: (N, ...) -> (N,); zeros for None."""
+    """Sum of |gradient| per sample: (N, ...) -> (N,); raises for None."""
     if grad is None:
         raise ValueError('no gradient reached this input')
     return grad.abs().reshape(grad.size(0), -1).sum(dim=1)  # (N,)
