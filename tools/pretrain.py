@@ -155,6 +155,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         p.error('give --epochs or --iters, not both')
     if args.launcher is None:
         args.launcher = 'pytorch' if (args.gpus or 1) > 1 else 'none'
+    if args.launcher == 'none' and (args.gpus or 1) > 1:
+        p.error('--gpus N > 1 runs N processes: use --launcher pytorch '
+                '(the default then) or slurm')
     if args.launcher == 'slurm' and not args.partition:
         p.error('--launcher slurm needs --partition')
     args.gpus = args.gpus or 1

@@ -260,6 +260,31 @@ def test_simdetr_dry_run(toy_root, tmp_path):
         pt.parse_args(['simdetr', '--images', toy_root, '--work-dir', work])
 
 
+def test_every_method_without_preparation_reads_the_images(imgs, tmp_path):
+    """The derived config of every method without a preparation step
+    builds a dataset of exactly the user's images (inside InsLoc's
+    MultiImageMixDataset too) that yields the method's views."""
+    from mmselfdet.registry import DATASETS
+    views = dict(mocov2={'view1', 'view2'}, byol={'view1', 'view2'},
+                 insloc={'query', 'key'}, soco_e2e={'v1', 'v2', 'v3'},
+                 detco={'view1', 'view2', 'local1', 'local2'})
+    files = sorted(osp.join(imgs, 'a', n)
+                   for n in os.listdir(osp.join(imgs, 'a')))
+    for name, want in views.items():
+        method = name.replace('_', '-')
+        assert pt.METHODS[method].prepare is None
+        s = _dry(method, imgs, str(tmp_path / name))
+        cfg = Config.fromfile(s['config'])
+        ds = DATASETS.build(cfg.train_dataloader.dataset)
+        inner = getattr(ds, 'dataset', ds)
+        inner.full_init()
+        assert sorted(inner.get_data_info(i)['img_path']
+                      for i in range(len(inner))) == files, method
+        assert set(ds[0]['inputs']) == want, method
+        if method == 'byol':  # 4.8 for 16 x 256; 1 x 256 -> 0.3
+            assert used_lrs(cfg, 1, False) == pytest.approx([0.3])
+
+
 def test_empty_and_missing_folder(tmp_path):
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'empty' / 'notes.txt').write_text('x')
