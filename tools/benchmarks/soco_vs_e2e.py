@@ -213,10 +213,15 @@ def part_step(args) -> str:
                        args.warmup, device)
     if not device.startswith('cuda'):
         for name in STEP_METHODS:
-            out = _run([_py(), osp.abspath(__file__), '--memory-worker', name,
-                        '--data-root', args.data_root, '--batch-size',
-                        str(args.batch_size)])
-            times[name]['peak_mb'] = float(out.strip().splitlines()[-1])
+            # the result comes back in a file: stdout may hold lines that
+            # imports print (e.g. onedl-mmdetection's)
+            with tempfile.TemporaryDirectory() as tmp:
+                res_file = osp.join(tmp, 'memory.json')
+                _run([_py(), osp.abspath(__file__), '--memory-worker', name,
+                      '--memory-out', res_file, '--data-root',
+                      args.data_root, '--batch-size', str(args.batch_size)])
+                with open(res_file) as f:
+                    times[name]['peak_mb'] = float(json.load(f)['peak_mb'])
     mem = ('peak memory (MiB): torch.cuda.max_memory_allocated'
            if device.startswith('cuda') else
            'peak memory (MiB): the largest resident set (sampled every 2 ms) of '
@@ -326,10 +331,15 @@ def part_prep(args) -> str:
 # ar: proposal recall on toy val
 # --------------------------------------------------------------------------
 def _ar(props: str, gt: str) -> List[float]:
-    out = _run([_py(), 'tools/eval_proposals.py', props, gt, '--max-dets',
-                '10', '100'])
-    row = out.strip().splitlines()[-1].split('|')
-    return [float(v) for v in row[:2]]
+    """AR@10 and AR@100 of ``props``, read from eval_proposals' ``--out``
+    json (not its stdout)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        res_file = osp.join(tmp, 'ar.json')
+        _run([_py(), 'tools/eval_proposals.py', props, gt, '--max-dets',
+              '10', '100', '--out', res_file])
+        with open(res_file) as f:
+            res = json.load(f)
+    return [float(res['AR@10']), float(res['AR@100'])]
 
 
 def part_ar(args) -> str:
@@ -398,6 +408,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--out-md', default=None)
     p.add_argument('--note', default=None)
     p.add_argument('--memory-worker', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--memory-out', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -407,8 +418,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.memory_worker:
         import torch
         torch.set_num_threads(1)
-        print(step_memory_cpu(args.data_root, args.batch_size,
-                              args.memory_worker))
+        peak = step_memory_cpu(args.data_root, args.batch_size,
+                               args.memory_worker)
+        if args.memory_out:
+            with open(args.memory_out, 'w') as f:
+                json.dump(dict(peak_mb=peak), f)
+        print(peak)
         return 0
     if not osp.isfile(osp.join(args.data_root, SS_FILE)):
         raise FileNotFoundError(
