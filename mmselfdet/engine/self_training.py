@@ -29,11 +29,12 @@ class SelfTrainingHook(Hook):
     over ``label_dataloader`` (the training images with a test pipeline),
     keeps confident predictions
     (:func:`~mmselfdet.detr_pretrain.rounds.select_predictions`; an image
-    left without any keeps its previous boxes, counted in the log), optionally
-    re-clusters the backbone features of every box of the round (kept
-    predictions and kept previous boxes together, so all ids come from one
-    k-means) into the same number of classes, writes ``work_dir/self_training/round_NN.json``, reloads the training
-    dataset from it, and training continues. The round index and its json
+    left without any keeps its previous boxes, counted in the log),
+    optionally re-clusters the backbone features of every box of the round
+    (kept predictions and kept previous boxes together, so all ids come
+    from one k-means) into the same number of classes, writes
+    ``work_dir/self_training/round_NN.json``, reloads the training dataset
+    from it, and training continues. The round index and its json
     are stored in ``checkpoint['meta']['self_training']``, so ``--resume``
     continues the right round on the right labels.
 
