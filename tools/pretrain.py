@@ -164,6 +164,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.method == 'simdetr' and not args.backbone:
         p.error('simdetr needs --backbone CKPT, a self-supervised backbone '
                 '(e.g. W/exported.pth of "tools/pretrain.py mocov2 ...")')
+    if args.backbone and not args.dry_run and not osp.isfile(args.backbone):
+        p.error(f'--backbone "{args.backbone}" does not exist')
     return args
 
 
@@ -223,8 +225,12 @@ def list_input(images: Optional[str], ann_file: Optional[str]
                     coco.get('images'), list):
                 raise InputError(f'"{ann_file}" is not a COCO json (no '
                                  '"images" list)')
-            entries = [dict(id=im['id'], file_name=im['file_name'])
-                       for im in coco['images']]
+            try:
+                entries = [dict(id=im['id'], file_name=im['file_name'])
+                           for im in coco['images']]
+            except (KeyError, TypeError) as e:
+                raise InputError(f'"{ann_file}": an entry of "images" has '
+                                 f'no {e} (COCO needs id and file_name)')
         else:
             with open(ann_file) as f:
                 entries = [dict(id=i, file_name=ln.split()[0]) for i, ln in
@@ -417,6 +423,9 @@ def derive_config(args, method: Method, root: str, images_json: str,
         dl.batch_size = args.batch_size
     if args.workers is not None:
         dl.num_workers = args.workers
+        for h in cfg.get('custom_hooks') or []:
+            if 'label_dataloader' in h:  # SelfTrainingHook's own loader
+                h.label_dataloader.num_workers = args.workers
     if not dl.get('num_workers'):
         dl.persistent_workers = False
     dl.sampler = dict(type='InfiniteSampler',
