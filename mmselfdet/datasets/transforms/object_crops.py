@@ -1,7 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Object-aware crops (Mishra et al., TMLR 2022) and the box helpers shared
-by the proposal-driven view makers (:class:`ObjectAwareCrops`,
-:class:`~mmselfdet.datasets.transforms.soco_views.SoCoViews`)."""
+"""Object-aware crops (Mishra et al., TMLR 2022). The box helpers shared with
+:class:`~mmselfdet.datasets.transforms.soco_views.SoCoViews` live in
+:mod:`.box_sources` (re-exported here)."""
 import logging
 import math
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -10,217 +10,51 @@ import numpy as np
 from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmdet.structures.bbox import BaseBoxes, HorizontalBoxes
 from mmengine.logging import print_log
 
 from mmselfdet.registry import TRANSFORMS
 
+from .box_sources import (BOX_SOURCES, CropBox, SourceBoxes, _as_wh,
+                          _check_range, boxes_view, collect_boxes, int_region,
+                          sample_crop_in)
 from .crop_views import add_views
-from .geometric import crop_resize_view
-from .views import make_view, map_boxes
 
-BOX_SOURCES = ('proposals', 'gt_bboxes')
-CropBox = Tuple[int, int, int, int]
-
-
-class SourceBoxes:
-    """Boxes a view maker may use, in the current image's pixels.
-
-    Attributes:
-        boxes (np.ndarray): (N, 4) float32 x1y1x2y2, clipped to the image,
-            every box of positive width and height.
-        ids (np.ndarray): (N,) int64 correspondence ids: the row in
-            ``results['proposals']``, or ``gt_instances_ids`` (row in
-            ``gt_bboxes`` when absent).
-        scores (np.ndarray, optional): (N,) proposal scores.
-        labels (np.ndarray, optional): (N,) ``gt_bboxes_labels``.
-    """
-
-    def __init__(self, boxes: np.ndarray, ids: np.ndarray,
-                 scores: Optional[np.ndarray] = None,
-                 labels: Optional[np.ndarray] = None) -> None:
-        self.boxes = boxes
-        self.ids = ids
-        self.scores = scores
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-
-def _to_numpy(value) -> np.ndarray:
-    if isinstance(value, BaseBoxes):
-        return value.numpy()
-    if hasattr(value, 'detach'):  # a torch tensor
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def collect_boxes(results: dict, box_source: str) -> SourceBoxes:
-    """Read the boxes of ``box_source`` from ``results``.
-
-    * ``'proposals'``: ``results['proposals']`` ((N, 4) x1y1x2y2 in the
-      pixels of the *loaded* image, as mmdet's ``LoadProposals`` writes
-      them) with ``results['proposals_scores']`` when present. mmdet's
-      geometric transforms do not move proposals, so when the image already
-      went through geometric transforms (``homography_matrix`` present) the
-      proposals are mapped by that matrix into the current image.
-    * ``'gt_bboxes'``: ``results['gt_bboxes']`` (already in the current
-      image) with ``gt_instances_ids`` and ``gt_bboxes_labels``.
-
-    Boxes are clipped to the image; non-finite boxes and boxes of zero width
-    or height after clipping (empty, outside the image) are dropped, their
-    ids with them.
-
-    Raises:
-        KeyError: when the source key is absent (a pipeline error; an empty
-            array is fine and means "no box").
-    """
-    if box_source not in BOX_SOURCES:
-        raise ValueError(f'box_source must be one of {BOX_SOURCES}, got '
-                         f'{box_source!r}')
-    if results.get(box_source) is None:
-        hint = ("mmdet's LoadProposals" if box_source == 'proposals' else
-                "LoadAnnotations(with_bbox=True)")
-        raise KeyError(
-            f'box_source={box_source!r} but results has no {box_source!r} '
-            f'for {results.get("img_path", "an image")}; add {hint} before '
-            'the view maker or change box_source')
-    boxes = _to_numpy(results[box_source]).astype(np.float32).reshape(-1, 4)
-    num = len(boxes)
-    scores = labels = None
-    if box_source == 'proposals':
-        ids = np.arange(num, dtype=np.int64)
-        if results.get('proposals_scores') is not None:
-            scores = _to_numpy(results['proposals_scores']).astype(
-                np.float32).reshape(-1)
-        matrix = results.get('homography_matrix')
-        if matrix is not None and num:
-            boxes = map_boxes(boxes, matrix)
-    else:
-        ids = results.get('gt_instances_ids')
-        ids = np.arange(num, dtype=np.int64) if ids is None else \
-            np.asarray(ids, np.int64).reshape(-1)
-        if results.get('gt_bboxes_labels') is not None:
-            labels = np.asarray(results['gt_bboxes_labels'],
-                                np.int64).reshape(-1)
-    height, width = results['img'].shape[:2]
-    finite = np.isfinite(boxes).all(axis=1)
-    boxes = np.where(finite[:, None], boxes, 0).astype(np.float32)
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
-    keep = finite & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    return SourceBoxes(
-        boxes[keep], ids[keep],
-        None if scores is None else scores[keep],
-        None if labels is None else labels[keep])
-
-
-def boxes_view(results: dict,
-               crop_box: Sequence[int],
-               out_size: Tuple[int, int],
-               source: SourceBoxes,
-               select: Optional[np.ndarray] = None,
-               interpolation: str = 'bilinear',
-               min_box_size: float = 1.0) -> dict:
-    """One view: crop ``crop_box`` of ``results['img']``, resize it to
-    ``out_size`` (w, h) with :func:`crop_resize_view`, carry the boxes of
-    ``source`` (rows ``select`` only, in that order, if given) and build
-    the view dict with :func:`make_view` (which composes the source image's
-    ``homography_matrix``). Boxes whose visible width or height in the view
-    is below ``min_box_size`` (or zero) are dropped with their ids and
-    labels."""
-    rows = np.arange(len(source)) if select is None else np.asarray(
-        select, np.int64)
-    work = dict(
-        img=results['img'],
-        gt_bboxes=HorizontalBoxes(source.boxes[rows].copy()),
-        gt_instances_ids=source.ids[rows].copy())
-    if source.labels is not None:
-        work['gt_bboxes_labels'] = source.labels[rows].copy()
-    crop_resize_view(work, crop_box, out_size, interpolation=interpolation,
-                     clip_object_border=True, min_box_size=min_box_size)
-    view = make_view(results, work['img'], work['homography_matrix'],
-                     boxes=work['gt_bboxes'].numpy(),
-                     ids=work['gt_instances_ids'])
-    if source.labels is not None:
-        view['gt_bboxes_labels'] = work['gt_bboxes_labels']
-    return view
-
-
-def int_region(box: Sequence[float], width: int, height: int) -> CropBox:
-    """Smallest integer pixel region holding ``box``, inside the image and
-    at least one pixel wide and high."""
-    x0 = int(min(max(math.floor(box[0]), 0), width - 1))
-    y0 = int(min(max(math.floor(box[1]), 0), height - 1))
-    x1 = int(min(max(math.ceil(box[2]), x0 + 1), width))
-    y1 = int(min(max(math.ceil(box[3]), y0 + 1), height))
-    return x0, y0, x1, y1
-
-
-def sample_crop_in(region: CropBox,
-                   crop_scale: Sequence[float],
-                   ratio: Sequence[float],
-                   max_attempts: int = 10) -> CropBox:
-    """RandomResizedCrop's region sampling inside an integer ``region``.
-
-    The crop area is a uniform fraction ``crop_scale`` of the region's area,
-    its aspect ratio (w / h) log-uniform in ``ratio``, and it must fit in
-    the region (like ``RandomResizedCropWithBoxes``, which does it for the
-    whole image). After ``max_attempts`` misses the largest centred crop of
-    the region with the aspect ratio clamped to ``ratio`` is used.
-
-    Draws from numpy's global generator: call it from a
-    ``@cache_randomness`` method.
-
-    Returns:
-        tuple[int, int, int, int]: the crop ``(x0, y0, x1, y1)``.
-    """
-    rx0, ry0, rx1, ry1 = region
-    width, height = rx1 - rx0, ry1 - ry0
-    area = width * height
-    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
-    for _ in range(max_attempts):
-        target_area = area * np.random.uniform(crop_scale[0], crop_scale[1])
-        aspect = math.exp(np.random.uniform(log_lo, log_hi))
-        crop_w = int(round(math.sqrt(target_area * aspect)))
-        crop_h = int(round(math.sqrt(target_area / aspect)))
-        if 0 < crop_w <= width and 0 < crop_h <= height:
-            x0 = rx0 + int(np.random.randint(0, width - crop_w + 1))
-            y0 = ry0 + int(np.random.randint(0, height - crop_h + 1))
-            return x0, y0, x0 + crop_w, y0 + crop_h
-    region_ratio = width / height
-    crop_w, crop_h = width, height
-    if region_ratio < ratio[0]:
-        crop_h = min(height, max(1, int(round(width / ratio[0]))))
-    elif region_ratio > ratio[1]:
-        crop_w = min(width, max(1, int(round(height * ratio[1]))))
-    x0 = rx0 + (width - crop_w) // 2
-    y0 = ry0 + (height - crop_h) // 2
-    return x0, y0, x0 + crop_w, y0 + crop_h
-
-
-def _check_range(name: str, value: Sequence[float], upper: float = math.inf
-                 ) -> Tuple[float, float]:
-    if len(value) != 2 or not 0 < value[0] <= value[1] <= upper:
-        raise ValueError(f'{name} must be (min, max) with 0 < min <= max'
-                         f'{" <= " + str(upper) if upper < math.inf else ""}, '
-                         f'got {value}')
-    return float(value[0]), float(value[1])
-
-
-def _as_wh(size: Union[int, Sequence[int]], name: str) -> Tuple[int, int]:
-    if isinstance(size, int):
-        size = (size, size)
-    size = tuple(int(s) for s in size)
-    if len(size) != 2 or min(size) <= 0:
-        raise ValueError(f'{name} must be a positive int or (w, h), got '
-                         f'{size}')
-    return size
+__all__ = ['ObjectAwareCrops', 'SourceBoxes', 'collect_boxes', 'boxes_view',
+           'int_region', 'sample_crop_in', 'dilate_box', 'BOX_SOURCES']
 
 
 _MODES = ('obj_obj_dilate', 'obj_scene', 'scene_scene')
 _SELECT = ('uniform', 'score')
+_DILATION_MODES = ('image', 'coords')
+
+
+def dilate_box(box: Sequence[float], d: float, width: int, height: int,
+               mode: str = 'image') -> np.ndarray:
+    """The dilated region of ``box`` (x1y1x2y2), clipped to the image.
+
+    * ``'image'`` (the paper's "dilated by 10-20 % of the image size"):
+      the box grows by ``d * width`` in width and ``d * height`` in height
+      in total, ``d / 2`` of the image size on each side;
+    * ``'coords'`` (the official code, ``extract_bb`` of
+      ``datasets/openimages_dataset_bing.py``): each coordinate moves in
+      proportion to itself, ``(x1 (1 - d), y1 (1 - d), x2 (1 + d),
+      y2 (1 + d))``, so a box near the top-left corner barely grows.
+
+    Returns:
+        np.ndarray: (4,) float64 x1y1x2y2 inside ``[0, width] x [0,
+        height]``.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if mode == 'image':
+        dx, dy = d * width / 2, d * height / 2
+        out = np.array([x1 - dx, y1 - dy, x2 + dx, y2 + dy])
+    elif mode == 'coords':
+        out = np.array([x1 * (1 - d), y1 * (1 - d), x2 * (1 + d),
+                        y2 * (1 + d)])
+    else:
+        raise ValueError(f'dilation_mode must be one of {_DILATION_MODES}, '
+                         f'got {mode!r}')
+    return np.clip(out, 0, [width, height, width, height])
 
 
 @TRANSFORMS.register_module()
@@ -230,10 +64,12 @@ class ObjectAwareCrops(BaseTransform):
     One object box is drawn from the proposals (``box_source``), then:
 
     * ``'obj_obj_dilate'``: view 1 = a RandomResizedCrop inside the box;
-      view 2 = the box dilated on each side by ``d`` times the image size
-      (``d * W`` left and right, ``d * H`` top and bottom, one ``d`` drawn
-      uniformly in ``dilation`` per sample **[ours]**), clipped to the
-      image, then a RandomResizedCrop inside it;
+      view 2 = the box dilated by ``d`` times the image size in total
+      (``d * W / 2`` left and right, ``d * H / 2`` top and bottom, one
+      ``d`` drawn uniformly in ``dilation`` per sample; the official
+      code's coordinate-proportional rule with ``dilation_mode='coords'``,
+      see :func:`dilate_box`), clipped to the image, then a
+      RandomResizedCrop inside it;
     * ``'obj_scene'``: view 1 as above, view 2 a scene crop (a
       RandomResizedCrop of the whole image with ``crop_scale``);
     * ``'scene_scene'``: two scene crops (the MoCo baseline).
@@ -293,8 +129,12 @@ class ObjectAwareCrops(BaseTransform):
         box_source (str): 'proposals' or 'gt_bboxes'. Defaults to
             'proposals'.
         select (str): 'uniform' or 'score'. Defaults to 'uniform'.
-        dilation (Sequence[float]): Range of the dilation per side, a
-            fraction of the image width / height. Defaults to (0.1, 0.2).
+        dilation (Sequence[float]): Range of ``d``, the total growth as a
+            fraction of the image width / height. Defaults to (0.1, 0.2)
+            (the paper's 10-20 %; the official code uses 0.2).
+        dilation_mode (str): 'image' (growth ``d`` times the image size)
+            or 'coords' (the official ``x1 (1 - d)``, ``x2 (1 + d)``).
+            Defaults to 'image'.
         out_size (int | Sequence[int]): Output size of both views, int or
             (w, h). Defaults to 224.
         crop_scale (Sequence[float]): Area range of scene crops, a fraction
@@ -321,6 +161,7 @@ class ObjectAwareCrops(BaseTransform):
                  box_source: str = 'proposals',
                  select: str = 'uniform',
                  dilation: Sequence[float] = (0.1, 0.2),
+                 dilation_mode: str = 'image',
                  out_size: Union[int, Sequence[int]] = 224,
                  crop_scale: Sequence[float] = (0.2, 1.0),
                  box_crop_scale: Optional[Sequence[float]] = None,
@@ -341,6 +182,9 @@ class ObjectAwareCrops(BaseTransform):
         if len(dilation) != 2 or not 0 <= dilation[0] <= dilation[1]:
             raise ValueError(f'dilation must be (min, max) with 0 <= min <= '
                              f'max, got {dilation}')
+        if dilation_mode not in _DILATION_MODES:
+            raise ValueError(f'dilation_mode must be one of '
+                             f'{_DILATION_MODES}, got {dilation_mode!r}')
         if interpolation not in cv2_interp_codes:
             raise ValueError(f'interpolation must be one of '
                              f'{sorted(cv2_interp_codes)}, got '
@@ -355,6 +199,7 @@ class ObjectAwareCrops(BaseTransform):
         self.box_source = box_source
         self.select = select
         self.dilation = (float(dilation[0]), float(dilation[1]))
+        self.dilation_mode = dilation_mode
         self.out_size = _as_wh(out_size, 'out_size')
         self.crop_scale = _check_range('crop_scale', crop_scale, 1.0)
         self.box_crop_scale = self.crop_scale if box_crop_scale is None \
@@ -414,8 +259,7 @@ class ObjectAwareCrops(BaseTransform):
                                    self.max_attempts)
         else:
             d = np.random.uniform(*self.dilation)
-            dilated = box + np.array([-d * width, -d * height, d * width,
-                                      d * height])
+            dilated = dilate_box(box, d, width, height, self.dilation_mode)
             crop2 = self._crop_in_box(dilated, width, height)
         return dict(index=index, crops=[crop1, crop2], fallback=False)
 
@@ -464,6 +308,7 @@ class ObjectAwareCrops(BaseTransform):
                 f'box_source={self.box_source!r}, '
                 f'select={self.select!r}, '
                 f'dilation={self.dilation}, '
+                f'dilation_mode={self.dilation_mode!r}, '
                 f'out_size={self.out_size}, '
                 f'crop_scale={self.crop_scale}, '
                 f'box_crop_scale={self.box_crop_scale}, '

@@ -12,14 +12,8 @@ from mmengine.logging import print_log
 from mmselfdet.registry import TRANSFORMS
 
 from .crop_views import add_views
-from .object_crops import (
-    BOX_SOURCES,
-    SourceBoxes,
-    _check_range,
-    boxes_view,
-    collect_boxes,
-    sample_crop_in,
-)
+from .box_sources import (BOX_SOURCES, SourceBoxes, _check_range, boxes_view,
+                          collect_boxes, sample_crop_in)
 
 _V3_CROPS = ('independent', 'from_v2')
 #: 'none': views only, no box (the end-to-end variant finds its boxes in the

@@ -99,11 +99,11 @@ def test_dilated_view_contains_the_box_region():
     np.random.seed(0)
     res = t(results(BOXES[:1]))
     v2 = res['views']['view2']
-    # crop_scale 1: the whole dilated box (10 % of the image each side),
-    # aspect clamped to 3/4..4/3 and centred
+    # crop_scale 1: the whole dilated box (10 % of the image in total, 5 %
+    # each side), aspect clamped to 3/4..4/3 and centred
     inv = np.linalg.inv(v2['homography_matrix'])
     region = map_boxes(np.array([[0, 0, 32, 32]]), inv)[0]
-    dilated = BOXES[0] + np.array([-9.6, -8, 9.6, 8])
+    dilated = BOXES[0] + np.array([-4.8, -4, 4.8, 4])
     dilated = np.clip(dilated, 0, [W, H, W, H])
     assert region[0] >= np.floor(dilated[0]) - 1e-3
     assert region[2] <= np.ceil(dilated[2]) + 1e-3
@@ -230,3 +230,65 @@ def test_chain_with_pack_views():
             assert np.allclose(boxes, expected, atol=1e-3)
             assert sample.metainfo['img_id'] == 3
         assert len(ids['view1']) >= 1
+
+
+# ------------------------------------------------- issue 16: fidelity items
+def view_region(view):
+    """The view's crop region in the source image (x1y1x2y2)."""
+    h, w = view['img'].shape[:2]
+    inv = np.linalg.inv(view['homography_matrix'])
+    return map_boxes(np.array([[0, 0, w, h]]), inv)[0]
+
+
+def big_box_results(box):
+    res = results(np.array([box], np.float32))
+    return res
+
+
+def test_dilation_grows_by_d_times_the_image_size_in_total():
+    """'Dilated by 10-20 % of the image size': the region grows by d * W in
+    width (d / 2 per side) and d * H in height, clipped to the image."""
+    box = [40, 30, 80, 70]
+    t = make(mode='obj_obj_dilate', dilation=(0.2, 0.2), crop_scale=(1, 1),
+             ratio=(0.1, 10.0))
+    for seed in range(6):
+        np.random.seed(seed)
+        views = t(big_box_results(box))['views']
+        regions = [view_region(v) for v in views.values()]
+        dilated = max(regions, key=lambda r: (r[2] - r[0]) * (r[3] - r[1]))
+        # d W / 2 = 9.6 px left and right, d H / 2 = 8 px up and down,
+        # then the integer pixel region holding it
+        want = [np.floor(40 - 9.6), 30 - 8, np.ceil(80 + 9.6), 70 + 8]
+        assert np.allclose(dilated, want, atol=1e-3), dilated
+
+
+def test_dilate_box_formulas_and_clipping():
+    from mmselfdet.datasets.transforms.object_crops import dilate_box
+    box = [40, 30, 60, 50]  # in a 100 x 80 image
+    # paper: total growth d W = 20 px wide, d H = 16 px high
+    assert np.allclose(dilate_box(box, 0.2, 100, 80), [30, 22, 70, 58])
+    # official: coordinates scaled by (1 - d) and (1 + d)
+    assert np.allclose(dilate_box(box, 0.2, 100, 80, 'coords'),
+                       [32, 24, 72, 60])
+    # both are clipped to the image
+    edge = [2, 3, 95, 78]
+    assert np.allclose(dilate_box(edge, 0.2, 100, 80), [0, 0, 100, 80])
+    assert np.allclose(dilate_box(edge, 0.2, 100, 80, 'coords'),
+                       [1.6, 2.4, 100, 80])
+    assert np.allclose(dilate_box(box, 0.0, 100, 80), box)
+    with pytest.raises(ValueError, match='dilation_mode'):
+        dilate_box(box, 0.1, 100, 80, 'side')
+    with pytest.raises(ValueError, match='dilation_mode'):
+        make(dilation_mode='side')
+
+
+def test_coords_dilation_switch_in_the_transform():
+    box = [40, 30, 80, 70]
+    t = make(dilation=(0.1, 0.1), dilation_mode='coords', crop_scale=(1, 1),
+             ratio=(0.1, 10.0))
+    np.random.seed(0)
+    views = t(big_box_results(box))['views']
+    regions = [view_region(v) for v in views.values()]
+    dilated = max(regions, key=lambda r: (r[2] - r[0]) * (r[3] - r[1]))
+    assert np.allclose(dilated, [36, 27, 88, 77], atol=1e-3)
+    assert "dilation_mode='coords'" in repr(t)
