@@ -74,6 +74,12 @@ class ObjectAwareCrops(BaseTransform):
       RandomResizedCrop of the whole image with ``crop_scale``);
     * ``'scene_scene'``: two scene crops (the MoCo baseline).
 
+    Query / key order: with probability ``swap_prob`` (0.5, as the official
+    code's ``__getitem__`` returns (object, dilated) or (dilated, object)
+    at random) the object crop goes to ``view_names[1]`` and the dilated
+    (or scene) crop to ``view_names[0]``, so with MoCo each kind of crop is
+    the query half of the time.
+
     Crop scale inside a box **[ours]**: a crop inside a region (box or
     dilated box) of area ``A`` pixels covers a uniform fraction
     ``[lo, box_crop_scale[1]]`` of ``A`` with
@@ -154,6 +160,10 @@ class ObjectAwareCrops(BaseTransform):
             Defaults to 'bilinear'.
         view_names (Sequence[str]): Names of the two views.
             Defaults to ('view1', 'view2').
+        swap_prob (float): Probability of giving the object crop to the
+            second view name and the dilated / scene crop to the first.
+            Defaults to 0.5 (the official code); 0 always makes the object
+            crop ``view_names[0]``.
     """
 
     def __init__(self,
@@ -170,7 +180,8 @@ class ObjectAwareCrops(BaseTransform):
                  min_crop_size: float = 32.0,
                  max_attempts: int = 10,
                  interpolation: str = 'bilinear',
-                 view_names: Sequence[str] = ('view1', 'view2')) -> None:
+                 view_names: Sequence[str] = ('view1', 'view2'),
+                 swap_prob: float = 0.5) -> None:
         if mode not in _MODES:
             raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
         if box_source not in BOX_SOURCES:
@@ -195,7 +206,10 @@ class ObjectAwareCrops(BaseTransform):
         if min_box_size < 0 or min_crop_size < 0 or max_attempts < 0:
             raise ValueError('min_box_size, min_crop_size and max_attempts '
                              'must be >= 0')
+        if not 0 <= swap_prob <= 1:
+            raise ValueError(f'swap_prob must be in [0, 1], got {swap_prob}')
         self.mode = mode
+        self.swap_prob = float(swap_prob)
         self.box_source = box_source
         self.select = select
         self.dilation = (float(dilation[0]), float(dilation[1]))
@@ -234,7 +248,8 @@ class ObjectAwareCrops(BaseTransform):
         Returns:
             dict: ``index`` (row of the object in ``boxes``, -1 for scene
             crops), ``crops`` (two integer x1y1x2y2 regions) and
-            ``fallback`` (no eligible box although one was wanted).
+            ``fallback`` (no eligible box although one was wanted); the
+            crops are in view order (after the random swap).
         """
         scene = (0, 0, width, height)
         widths = boxes[:, 2] - boxes[:, 0]
@@ -261,7 +276,10 @@ class ObjectAwareCrops(BaseTransform):
             d = np.random.uniform(*self.dilation)
             dilated = dilate_box(box, d, width, height, self.dilation_mode)
             crop2 = self._crop_in_box(dilated, width, height)
-        return dict(index=index, crops=[crop1, crop2], fallback=False)
+        crops = [crop1, crop2]
+        if np.random.rand() < self.swap_prob:
+            crops.reverse()
+        return dict(index=index, crops=crops, fallback=False)
 
     def transform(self, results: dict) -> dict:
         """Make the two views.
@@ -317,4 +335,5 @@ class ObjectAwareCrops(BaseTransform):
                 f'min_crop_size={self.min_crop_size}, '
                 f'max_attempts={self.max_attempts}, '
                 f'interpolation={self.interpolation!r}, '
-                f'view_names={self.view_names})')
+                f'view_names={self.view_names}, '
+                f'swap_prob={self.swap_prob})')

@@ -69,7 +69,7 @@ def check_geometry(view, source_boxes):
 
 @pytest.mark.parametrize('mode', ['obj_obj_dilate', 'obj_scene'])
 def test_views_show_the_boxes(mode):
-    t = make(mode=mode)
+    t = make(mode=mode, swap_prob=0.0)  # view 1 is the object crop
     proposals = np.concatenate([BOXES, BAD])
     picked = set()
     for seed in range(12):
@@ -95,7 +95,8 @@ def test_views_show_the_boxes(mode):
 
 
 def test_dilated_view_contains_the_box_region():
-    t = make(mode='obj_obj_dilate', crop_scale=(1.0, 1.0), dilation=(0.1, 0.1))
+    t = make(mode='obj_obj_dilate', crop_scale=(1.0, 1.0), dilation=(0.1, 0.1),
+             swap_prob=0.0)
     np.random.seed(0)
     res = t(results(BOXES[:1]))
     v2 = res['views']['view2']
@@ -292,3 +293,37 @@ def test_coords_dilation_switch_in_the_transform():
     dilated = max(regions, key=lambda r: (r[2] - r[0]) * (r[3] - r[1]))
     assert np.allclose(dilated, [36, 27, 88, 77], atol=1e-3)
     assert "dilation_mode='coords'" in repr(t)
+
+
+def scene_first_rate(t, draws, seed=0):
+    """Fraction of draws whose first view is the scene crop (the whole
+    image with crop_scale 1) rather than the object crop."""
+    np.random.seed(seed)
+    res = results(BOXES[1:2])
+    first = 0
+    for _ in range(draws):
+        views = t(dict(res))['views']
+        v1, v2 = (view_region(v) for v in views.values())
+        assert views['view1']['object_id'] == views['view2']['object_id'] == 0
+        # crop_scale 1: the scene crop covers (almost) the whole image, the
+        # object crop lies inside the box
+        whole = [(r[2] - r[0]) * (r[3] - r[1]) >= 0.95 * W * H
+                 for r in (v1, v2)]
+        assert sum(whole) == 1  # one scene view, one object view
+        first += whole[0]
+    return first / draws
+
+
+def test_query_key_swap_is_random_and_fair_by_default():
+    """The official code returns (object, dilated) or (dilated, object) with
+    probability 1/2 each, so the object crop is the query half the time."""
+    t = make(mode='obj_scene', crop_scale=(1, 1))
+    rate = scene_first_rate(t, 1000)
+    # binomial(1000, 0.5): sd 0.016, the bounds are 4.4 sd away
+    assert 0.43 < rate < 0.57, rate
+    assert scene_first_rate(make(mode='obj_scene', crop_scale=(1, 1),
+                                 swap_prob=0.0), 50) == 0.0
+    assert scene_first_rate(make(mode='obj_scene', crop_scale=(1, 1),
+                                 swap_prob=1.0), 50) == 1.0
+    with pytest.raises(ValueError, match='swap_prob'):
+        make(swap_prob=1.5)
