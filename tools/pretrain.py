@@ -279,7 +279,10 @@ def check_images(root: str, entries: List[dict], mode: str, workers: int,
     A finished check of the same input is reused."""
     os.makedirs(data_dir, exist_ok=True)
     out = osp.join(data_dir, 'images.json')
-    sig = dict(root=root, mode=mode, files=[e['file_name'] for e in entries])
+    import hashlib
+    names = '\n'.join(str(e['file_name']) for e in entries).encode()
+    sig = dict(root=root, mode=mode, num=len(entries),
+               files=hashlib.md5(names).hexdigest())
     sig_file = osp.join(data_dir, 'check.json')
     if osp.isfile(out) and osp.isfile(sig_file):
         with open(sig_file) as f:
@@ -289,12 +292,17 @@ def check_images(root: str, entries: List[dict], mode: str, workers: int,
                 print(f'    {len(good)} images checked before ({out})')
                 return out, good, len(entries) - len(good)
     import mmselfdet.datasets  # noqa: F401  (imported once, before forking)
+    from tqdm import tqdm
     jobs = [(e['path'], mode) for e in entries]
-    if workers > 1 and len(jobs) >= 64:
-        with Pool(workers) as pool:
-            results = pool.map(check_image, jobs, chunksize=16)
+    procs = workers if len(jobs) >= 64 else 1
+    bar = dict(total=len(jobs), unit='img', desc='    check',
+               disable=len(jobs) < 1000, file=sys.stdout)
+    if procs > 1:
+        with Pool(procs) as pool:
+            results = list(tqdm(pool.imap(check_image, jobs, chunksize=16),
+                                **bar))
     else:
-        results = [check_image(j) for j in jobs]
+        results = [check_image(j) for j in tqdm(jobs, **bar)]
     good, bad = [], []
     for e, (size, reason) in zip(entries, results):
         if size is None:
@@ -308,7 +316,7 @@ def check_images(root: str, entries: List[dict], mode: str, workers: int,
     with open(bad_file, 'w') as f:
         f.writelines(f'{p}\t{r}\n' for p, r in bad)
     print(f'    {len(entries)} images under {root}: {len(good)} readable, '
-          f'{len(bad)} unreadable ({mode} check, {workers} process(es))')
+          f'{len(bad)} unreadable ({mode} check, {procs} process(es))')
     if bad:
         print(f'    unreadable images are left out, listed in {bad_file}, '
               f'e.g. {[osp.basename(p) for p, _ in bad[:3]]}')

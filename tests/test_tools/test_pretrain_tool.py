@@ -283,6 +283,10 @@ def test_every_method_without_preparation_reads_the_images(imgs, tmp_path):
         assert set(ds[0]['inputs']) == want, method
         if method == 'byol':  # 4.8 for 16 x 256; 1 x 256 -> 0.3
             assert used_lrs(cfg, 1, False) == pytest.approx([0.3])
+        if method == 'soco-e2e':  # AMP needs CUDA: fp32 on a CPU machine
+            assert cfg.optim_wrapper.type == (
+                'AmpOptimWrapper' if torch.cuda.is_available() else
+                'OptimWrapper')
 
 
 def test_empty_and_missing_folder(tmp_path):
