@@ -20,12 +20,35 @@ from .box_sources import (BOX_SOURCES, CropBox, SourceBoxes, _as_wh,
 from .crop_views import add_views
 
 __all__ = ['ObjectAwareCrops', 'SourceBoxes', 'collect_boxes', 'boxes_view',
-           'int_region', 'sample_crop_in', 'dilate_box', 'BOX_SOURCES']
+           'int_region', 'sample_crop_in', 'dilate_box', 'add_context',
+           'BOX_SOURCES']
 
 
 _MODES = ('obj_obj_dilate', 'obj_scene', 'scene_scene')
 _SELECT = ('uniform', 'score')
 _DILATION_MODES = ('image', 'coords')
+_SMALL_BOX = ('context', 'min_crop')
+
+
+def add_context(box: Sequence[float], context: Tuple[float, float],
+                width: int, height: int) -> np.ndarray:
+    """The official small-box rule (``extract_bb`` of
+    ``datasets/openimages_dataset_bing.py``): a box narrower than
+    ``context[0]`` gains ``context[0] / 2`` px on the left and on the right,
+    one lower than ``context[1]`` gains ``context[1] / 2`` px above and
+    below; the result is clipped to the image (the official code's special
+    cases at the image border, which shift the region instead, are not
+    reproduced).
+
+    Returns:
+        np.ndarray: (4,) float64 x1y1x2y2.
+    """
+    out = np.asarray(box, np.float64).copy()
+    for axis, size in ((0, context[0]), (1, context[1])):
+        if out[axis + 2] - out[axis] < size:
+            out[axis] -= size / 2
+            out[axis + 2] += size / 2
+    return np.clip(out, 0, [width, height, width, height])
 
 
 def dilate_box(box: Sequence[float], d: float, width: int, height: int,
@@ -80,14 +103,21 @@ class ObjectAwareCrops(BaseTransform):
     (or scene) crop to ``view_names[0]``, so with MoCo each kind of crop is
     the query half of the time.
 
-    Crop scale inside a box **[ours]**: a crop inside a region (box or
-    dilated box) of area ``A`` pixels covers a uniform fraction
-    ``[lo, box_crop_scale[1]]`` of ``A`` with
-    ``lo = min(box_crop_scale[1], max(box_crop_scale[0], min_crop_size**2 /
-    A))``, i.e. the scale range is relative to the box, as a scene crop's is
-    to the image, and the lower bound is raised for small boxes so that a
-    crop keeps at least ``min_crop_size**2`` source pixels (a box smaller
-    than that is used whole, its aspect clamped to ``ratio``).
+    Small boxes (``small_box``): a RandomResizedCrop with a plain (0.2, 1)
+    area fraction of a small box is an upscaled fragment of it, so
+
+    * ``'context'`` (default, the official code): a region (box or dilated
+      box) narrower or lower than ``context_size`` (default ``out_size``,
+      the official 224) first gains half of it on each side in that
+      direction (:func:`add_context`); the crop inside then covers a
+      uniform fraction ``box_crop_scale`` of the region's area;
+    * ``'min_crop'`` **[ours]**: no context; a crop inside a region of
+      area ``A`` covers a uniform fraction ``[lo, box_crop_scale[1]]`` of
+      ``A`` with ``lo = min(box_crop_scale[1], max(box_crop_scale[0],
+      min_crop_size**2 / A))``, so that it keeps at least
+      ``min_crop_size**2`` source pixels (a box smaller than that is used
+      whole, its aspect clamped to ``ratio``).
+
     ``box_crop_scale`` defaults to ``crop_scale``.
 
     The object is drawn uniformly among the boxes whose width and height are
@@ -152,8 +182,14 @@ class ObjectAwareCrops(BaseTransform):
             Defaults to (3 / 4, 4 / 3).
         min_box_size (float): Minimum width and height (source pixels) of a
             box to be drawn as the object. Defaults to 16.
-        min_crop_size (float): Minimum side (source pixels) of the square
-            area a crop inside a box keeps. Defaults to 32.
+        small_box (str): 'context' or 'min_crop' (see above). Defaults to
+            'context'.
+        context_size (int | Sequence[int], optional): Box size (w, h) below
+            which ``'context'`` adds context, half of it per side. Defaults
+            to ``out_size``.
+        min_crop_size (float): With ``small_box='min_crop'``, the minimum
+            side (source pixels) of the square area a crop inside a box
+            keeps. Defaults to 32.
         max_attempts (int): Draws per crop before its central fallback.
             Defaults to 10.
         interpolation (str): ``mmcv.imresize`` interpolation.
@@ -177,6 +213,8 @@ class ObjectAwareCrops(BaseTransform):
                  box_crop_scale: Optional[Sequence[float]] = None,
                  ratio: Sequence[float] = (3.0 / 4.0, 4.0 / 3.0),
                  min_box_size: float = 16.0,
+                 small_box: str = 'context',
+                 context_size: Optional[Union[int, Sequence[int]]] = None,
                  min_crop_size: float = 32.0,
                  max_attempts: int = 10,
                  interpolation: str = 'bilinear',
@@ -206,6 +244,9 @@ class ObjectAwareCrops(BaseTransform):
         if min_box_size < 0 or min_crop_size < 0 or max_attempts < 0:
             raise ValueError('min_box_size, min_crop_size and max_attempts '
                              'must be >= 0')
+        if small_box not in _SMALL_BOX:
+            raise ValueError(f'small_box must be one of {_SMALL_BOX}, got '
+                             f'{small_box!r}')
         if not 0 <= swap_prob <= 1:
             raise ValueError(f'swap_prob must be in [0, 1], got {swap_prob}')
         self.mode = mode
@@ -220,6 +261,9 @@ class ObjectAwareCrops(BaseTransform):
             else _check_range('box_crop_scale', box_crop_scale, 1.0)
         self.ratio = _check_range('ratio', ratio)
         self.min_box_size = float(min_box_size)
+        self.small_box = small_box
+        self.context_size = self.out_size if context_size is None else \
+            _as_wh(context_size, 'context_size')
         self.min_crop_size = float(min_crop_size)
         self.max_attempts = int(max_attempts)
         self.interpolation = interpolation
@@ -236,9 +280,14 @@ class ObjectAwareCrops(BaseTransform):
 
     def _crop_in_box(self, box: np.ndarray, width: int,
                      height: int) -> CropBox:
-        region = int_region(box, width, height)
-        return sample_crop_in(region, self._box_scale(region), self.ratio,
-                              self.max_attempts)
+        if self.small_box == 'context':
+            region = int_region(add_context(box, self.context_size, width,
+                                            height), width, height)
+            scale = self.box_crop_scale
+        else:
+            region = int_region(box, width, height)
+            scale = self._box_scale(region)
+        return sample_crop_in(region, scale, self.ratio, self.max_attempts)
 
     @cache_randomness
     def _sample_params(self, boxes: np.ndarray, scores: Optional[np.ndarray],
@@ -332,6 +381,8 @@ class ObjectAwareCrops(BaseTransform):
                 f'box_crop_scale={self.box_crop_scale}, '
                 f'ratio={self.ratio}, '
                 f'min_box_size={self.min_box_size}, '
+                f'small_box={self.small_box!r}, '
+                f'context_size={self.context_size}, '
                 f'min_crop_size={self.min_crop_size}, '
                 f'max_attempts={self.max_attempts}, '
                 f'interpolation={self.interpolation!r}, '

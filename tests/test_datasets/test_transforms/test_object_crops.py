@@ -69,7 +69,8 @@ def check_geometry(view, source_boxes):
 
 @pytest.mark.parametrize('mode', ['obj_obj_dilate', 'obj_scene'])
 def test_views_show_the_boxes(mode):
-    t = make(mode=mode, swap_prob=0.0)  # view 1 is the object crop
+    # view 1 is the object crop, inside the box (no context)
+    t = make(mode=mode, swap_prob=0.0, small_box='min_crop')
     proposals = np.concatenate([BOXES, BAD])
     picked = set()
     for seed in range(12):
@@ -327,3 +328,56 @@ def test_query_key_swap_is_random_and_fair_by_default():
                                  swap_prob=1.0), 50) == 1.0
     with pytest.raises(ValueError, match='swap_prob'):
         make(swap_prob=1.5)
+
+
+@pytest.mark.parametrize('box, want', [
+    # 20 x 16 < 32 (out_size): 16 px of context on every side
+    ([40, 30, 60, 46], [24, 14, 76, 62]),
+    # near the corner: the context is clipped to the image
+    ([2, 2, 20, 20], [0, 0, 36, 36]),
+    # 50 px wide (no context in x), 16 px high (16 px above and below)
+    ([10, 30, 60, 46], [10, 14, 60, 62]),
+    # large enough in both directions: the box itself
+    ([20, 20, 70, 60], [20, 20, 70, 60]),
+])
+def test_small_boxes_get_context_as_the_official_code(box, want):
+    """Official rule (extract_bb): a box narrower (lower) than the output
+    size gets half the output size of context on each side."""
+    t = make(mode='obj_scene', crop_scale=(1, 1), ratio=(0.1, 10.0),
+             swap_prob=0.0)
+    np.random.seed(0)
+    view = t(results(np.array([box], np.float32)))['views']['view1']
+    assert np.allclose(view_region(view), want, atol=1e-3)
+
+
+def test_crops_of_a_small_box_keep_its_context():
+    """With the default (0.2, 1) scale a crop covers at least a fifth of the
+    box + context region, never a sliver of the small box upscaled."""
+    # out_size 32, scale (0.2, 1)
+    t = make(mode='obj_scene', swap_prob=0.0, min_box_size=4)
+    np.random.seed(1)
+    box = np.array([[44, 36, 52, 44]], np.float32)  # 8 x 8 px
+    region = np.array([28, 20, 68, 60])  # +16 each side: 40 x 40
+    for _ in range(100):
+        crop = view_region(t(results(box))['views']['view1'])
+        assert (crop[:2] >= region[:2] - 1e-3).all()
+        assert (crop[2:] <= region[2:] + 1e-3).all()
+        area = (crop[2] - crop[0]) * (crop[3] - crop[1])
+        assert area >= 0.2 * 40 * 40 - 2 * 40, area  # rounding of sides
+
+
+def test_min_crop_switch_raises_the_scale_bound_inside_the_box():
+    """Ours: no context; the lower bound of the crop area is raised so that
+    a crop keeps min_crop_size**2 source pixels of the box."""
+    t = make(mode='obj_scene', small_box='min_crop', min_crop_size=12,
+             swap_prob=0.0)
+    np.random.seed(2)
+    box = np.array([[40, 30, 60, 46]], np.float32)  # 20 x 16 = 320 px^2
+    assert t._box_scale((40, 30, 60, 46)) == (144 / 320, 1.0)
+    for _ in range(50):
+        crop = view_region(t(results(box))['views']['view1'])
+        assert (crop[:2] >= box[0, :2] - 1e-3).all()
+        assert (crop[2:] <= box[0, 2:] + 1e-3).all()
+        assert (crop[2] - crop[0]) * (crop[3] - crop[1]) >= 144 - 2 * 16
+    with pytest.raises(ValueError, match='small_box'):
+        make(small_box='grow')
