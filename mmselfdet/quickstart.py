@@ -37,9 +37,15 @@ METHODS: Dict[str, str] = {
     'detco': 'configs/detco/detco_r18_1xb32-60it_toy.py',
     'mocov2-objcrop': 'configs/objcrop/mocov2-objcrop_r18_1xb32-150it_toy.py',
     'byol-objcrop': 'configs/objcrop/byol-objcrop_r18_1xb32-110it_toy.py',
-    'soco': 'configs/soco/soco_r18_fpn_1xb32-150it_toy.py',
+    # SoCo on the toy ground-truth boxes: the oracle row
+    'soco-gtboxes': 'configs/soco/soco-gtboxes_r18_fpn_1xb32-150it_toy.py',
     'soco-ss': 'configs/soco/soco-ss_r18_fpn_1xb32-150it_toy.py',
     'soco-e2e': 'configs/soco/soco-e2e_r18_fpn_1xb32-150it_toy.py',
+}
+# old method name -> (new name, what it is): refused with this explanation
+RENAMED: Dict[str, tuple] = {
+    'soco': ('soco-gtboxes', 'SoCo on the toy ground-truth boxes, the '
+             'oracle row; the proposal-based rows are soco-ss and soco-e2e'),
 }
 # offline preparation a method needs before pretraining: method -> (output
 # relative to the data root, command with {root} and {out} placeholders); it
@@ -73,6 +79,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='image counts of the toy splits (default 1000 200 100)')
     p.add_argument('--seed', type=int, default=0)
     args = p.parse_args(argv)
+    renamed = [m for m in args.methods if m in RENAMED]
+    if renamed:
+        p.error('; '.join(f'method {m!r} is now called {RENAMED[m][0]!r} '
+                          f'({RENAMED[m][1]})' for m in renamed))
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         p.error(f'unknown method(s) {unknown}; choose from {sorted(METHODS)}')

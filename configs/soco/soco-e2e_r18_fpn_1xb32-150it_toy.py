@@ -6,7 +6,7 @@
 # 64-px V1; C5 is 2x2 there), absolute thresholds and region suppression
 # (best proposal recall on toy val, configs/soco/README.md); size filter in
 # V1 pixels.
-_base_ = ['./soco_r18_fpn_1xb32-150it_toy.py']
+_base_ = ['./soco-gtboxes_r18_fpn_1xb32-150it_toy.py']
 model = dict(
     proposer=dict(type='HeatMapProposer', num_boxes=4, reduce='mean',
                   map_size=32, thresholds=(0.3, 0.5, 0.7),

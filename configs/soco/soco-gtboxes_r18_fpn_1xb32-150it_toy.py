@@ -1,7 +1,10 @@
-# SoCo on the toy set (CPU): ResNet-18 + FPN(64), V1 64 px, V2 64 px, V3
-# 32 px, K=4 ground-truth boxes per image (box_source='gt_bboxes'; a
-# selective-search file works with box_source='proposals'), level
-# thresholds scaled to 64 px views (12 / 24 / 48), 150 steps, SGD.
+# SoCo on the toy set (CPU) with GROUND-TRUTH boxes: the oracle row (a
+# proposal source can do no better than the true objects), hence
+# `gtboxes` in the name and the quickstart method `soco-gtboxes`.
+# ResNet-18 + FPN(64), V1 64 px, V2 64 px, V3 32 px, K=4 ground-truth boxes
+# per image (box_source='gt_bboxes'; soco-ss_*_toy.py swaps in selective
+# search, soco-e2e_*_toy.py the heat-map proposer), level thresholds scaled
+# to 64 px views (12 / 24 / 48), 150 steps, SGD.
 _base_ = [
     '../_base_/models/soco_r50_fpn.py',
     '../_base_/datasets/toy_views.py',

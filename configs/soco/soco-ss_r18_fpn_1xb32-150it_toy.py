@@ -10,7 +10,7 @@
 #       --ann-file data/toy/annotations/unlabeled.json \
 #       --out data/toy/proposals/ss_fast_unlabeled.json --mode fast \
 #       --max-side 128 --workers 2
-_base_ = ['./soco_r18_fpn_1xb32-150it_toy.py']
+_base_ = ['./soco-gtboxes_r18_fpn_1xb32-150it_toy.py']
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(
     keep_boxes=False,

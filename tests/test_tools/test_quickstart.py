@@ -55,3 +55,20 @@ def test_dataset_key_reaches_into_wrappers():
         'train_dataloader.dataset.dataset'
     assert quickstart.dataset_key(quickstart.METHODS['mocov2']) == \
         'train_dataloader.dataset'
+
+
+def test_soco_oracle_row_is_named_gtboxes(capsys):
+    """The toy SoCo run on ground-truth boxes is the oracle row: its method
+    and config names say so, and the old name ``soco`` is refused with a
+    message that gives the new one."""
+    cfg = quickstart.METHODS['soco-gtboxes']
+    assert osp.basename(cfg) == 'soco-gtboxes_r18_fpn_1xb32-150it_toy.py'
+    assert osp.isfile(osp.join(quickstart.REPO, cfg))
+    assert 'soco' not in quickstart.METHODS
+    assert quickstart.parse_args(['--methods', 'soco-gtboxes']).methods == [
+        'soco-gtboxes']
+    with pytest.raises(SystemExit):
+        quickstart.parse_args(['--methods', 'soco-ss', 'soco'])
+    err = capsys.readouterr().err
+    assert "'soco' is now called 'soco-gtboxes'" in err
+    assert 'ground-truth' in err
