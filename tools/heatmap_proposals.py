@@ -78,7 +78,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--device', default=None,
                    help='cuda when available, else cpu')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0,
+                   help='seeds the draws and, without --checkpoint, the '
+                   'random init')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    default=None, help='override config keys')
     return p.parse_args(argv)
@@ -133,6 +135,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     device = torch.device(args.device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     size = args.size or _v1_size(cfg)
+    # --seed also fixes a random init (no --checkpoint): reproducible boxes
+    torch.manual_seed(args.seed)
     backbone, proposer_cfg, heat_stage = build_parts(cfg, args.checkpoint,
                                                      args.net, device)
     thresholds = tuple(args.thresholds or proposer_cfg.get('thresholds',

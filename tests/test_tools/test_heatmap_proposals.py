@@ -103,3 +103,23 @@ def test_heatmap_tool_reads_target_backbone_of_a_checkpoint(tmp_path):
                        model.target_net.module[0].conv1.weight)
     assert torch.equal(online.conv1.weight, model.backbone.conv1.weight)
     assert not torch.equal(target.conv1.weight, online.conv1.weight)
+
+
+def test_heatmap_tool_without_checkpoint_is_reproducible(toy_root, tmp_path):
+    """Without --checkpoint the backbone is randomly initialised: --seed
+    seeds that too, so two runs write the same boxes (and the proposer's
+    changes can be compared on the same network)."""
+    tool = load_tool('tools/heatmap_proposals.py')
+    ann = osp.join(toy_root, 'annotations', 'val.json')
+    tables = []
+    for i in range(2):
+        out = str(tmp_path / f'heat{i}.json')
+        torch.manual_seed(i)  # the global state must not matter
+        assert tool.main([E2E, osp.join(toy_root, 'val'), '--ann-file', ann,
+                          '--out', out, '--num-boxes', '10', '--size', '64',
+                          '--device', 'cpu', '--seed', '3']) == 0
+        tables.append(load_proposal_file(out)[0])
+    assert tables[0].keys() == tables[1].keys()
+    for img_id, rec in tables[0].items():
+        np.testing.assert_array_equal(rec['bboxes'],
+                                      tables[1][img_id]['bboxes'])
