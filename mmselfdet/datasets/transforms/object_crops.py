@@ -13,6 +13,7 @@ from mmcv.transforms.utils import cache_randomness
 from mmengine.logging import print_log
 
 from mmselfdet.registry import TRANSFORMS
+from mmselfdet.structures.box_ops import box_shape_masks
 
 from .box_sources import (BOX_SOURCES, CropBox, SourceBoxes, _as_wh,
                           _check_range, boxes_view, collect_boxes, int_region,
@@ -120,10 +121,16 @@ class ObjectAwareCrops(BaseTransform):
 
     ``box_crop_scale`` defaults to ``crop_scale``.
 
-    The object is drawn uniformly among the boxes whose width and height are
-    at least ``min_box_size`` source pixels (``select='uniform'``) or with
-    probability proportional to the proposal score (``select='score'``;
-    uniform without scores). Without such a box both views are scene crops;
+    Proposal filter, then the draw **[ours]** (the paper does not say; the
+    official code draws among its OpenImages boxes unfiltered): a box is
+    eligible when its width and height are at least ``min_box_size`` source
+    pixels and its aspect ``w / h`` lies in ``aspect_range`` (SoCo's shape
+    filter; None switches it off); with ``topk`` only the ``topk``
+    eligible boxes of highest score (without scores: the first ``topk``
+    rows, a proposal file's rank order) stay eligible. The object is then
+    drawn uniformly among the eligible boxes (``select='uniform'``) or
+    with probability proportional to the proposal score
+    (``select='score'``; uniform without scores). Without such a box both views are scene crops;
     these fallbacks are counted in :attr:`num_fallbacks` and reported once
     with ``print_log``.
 
@@ -182,6 +189,10 @@ class ObjectAwareCrops(BaseTransform):
             Defaults to (3 / 4, 4 / 3).
         min_box_size (float): Minimum width and height (source pixels) of a
             box to be drawn as the object. Defaults to 16.
+        aspect_range (Sequence[float], optional): Range of ``w / h`` of a
+            box to be drawn. Defaults to (1 / 3, 3) (SoCo's filter).
+        topk (int, optional): Keep only the ``topk`` best-scored eligible
+            boxes. Defaults to None (all).
         small_box (str): 'context' or 'min_crop' (see above). Defaults to
             'context'.
         context_size (int | Sequence[int], optional): Box size (w, h) below
@@ -213,6 +224,8 @@ class ObjectAwareCrops(BaseTransform):
                  box_crop_scale: Optional[Sequence[float]] = None,
                  ratio: Sequence[float] = (3.0 / 4.0, 4.0 / 3.0),
                  min_box_size: float = 16.0,
+                 aspect_range: Optional[Sequence[float]] = (1 / 3, 3),
+                 topk: Optional[int] = None,
                  small_box: str = 'context',
                  context_size: Optional[Union[int, Sequence[int]]] = None,
                  min_crop_size: float = 32.0,
@@ -244,6 +257,8 @@ class ObjectAwareCrops(BaseTransform):
         if min_box_size < 0 or min_crop_size < 0 or max_attempts < 0:
             raise ValueError('min_box_size, min_crop_size and max_attempts '
                              'must be >= 0')
+        if topk is not None and int(topk) < 1:
+            raise ValueError(f'topk must be None or >= 1, got {topk}')
         if small_box not in _SMALL_BOX:
             raise ValueError(f'small_box must be one of {_SMALL_BOX}, got '
                              f'{small_box!r}')
@@ -261,6 +276,9 @@ class ObjectAwareCrops(BaseTransform):
             else _check_range('box_crop_scale', box_crop_scale, 1.0)
         self.ratio = _check_range('ratio', ratio)
         self.min_box_size = float(min_box_size)
+        self.aspect_range = None if aspect_range is None else \
+            _check_range('aspect_range', aspect_range)
+        self.topk = None if topk is None else int(topk)
         self.small_box = small_box
         self.context_size = self.out_size if context_size is None else \
             _as_wh(context_size, 'context_size')
@@ -289,6 +307,24 @@ class ObjectAwareCrops(BaseTransform):
             scale = self._box_scale(region)
         return sample_crop_in(region, scale, self.ratio, self.max_attempts)
 
+    def _eligible(self, boxes: np.ndarray, scores: Optional[np.ndarray],
+                  width: int, height: int) -> np.ndarray:
+        """Rows of ``boxes`` that pass the proposal filter (see the class
+        docstring), in row order."""
+        masks = box_shape_masks(boxes, (width, height), self.min_box_size,
+                                self.aspect_range)
+        keep = np.ones(len(boxes), bool)
+        for mask in masks.values():
+            keep &= np.asarray(mask, bool)
+        eligible = np.nonzero(keep)[0]
+        if self.topk is not None and len(eligible) > self.topk:
+            if scores is None:
+                eligible = eligible[:self.topk]
+            else:
+                order = np.argsort(-scores[eligible], kind='stable')
+                eligible = np.sort(eligible[order[:self.topk]])
+        return eligible
+
     @cache_randomness
     def _sample_params(self, boxes: np.ndarray, scores: Optional[np.ndarray],
                        width: int, height: int) -> Dict:
@@ -301,10 +337,7 @@ class ObjectAwareCrops(BaseTransform):
             crops are in view order (after the random swap).
         """
         scene = (0, 0, width, height)
-        widths = boxes[:, 2] - boxes[:, 0]
-        heights = boxes[:, 3] - boxes[:, 1]
-        eligible = np.nonzero((widths >= self.min_box_size)
-                              & (heights >= self.min_box_size))[0]
+        eligible = self._eligible(boxes, scores, width, height)
         if self.mode == 'scene_scene' or len(eligible) == 0:
             crops = [sample_crop_in(scene, self.crop_scale, self.ratio,
                                     self.max_attempts) for _ in range(2)]
@@ -381,6 +414,8 @@ class ObjectAwareCrops(BaseTransform):
                 f'box_crop_scale={self.box_crop_scale}, '
                 f'ratio={self.ratio}, '
                 f'min_box_size={self.min_box_size}, '
+                f'aspect_range={self.aspect_range}, '
+                f'topk={self.topk}, '
                 f'small_box={self.small_box!r}, '
                 f'context_size={self.context_size}, '
                 f'min_crop_size={self.min_crop_size}, '

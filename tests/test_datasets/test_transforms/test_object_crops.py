@@ -335,8 +335,8 @@ def test_query_key_swap_is_random_and_fair_by_default():
     ([40, 30, 60, 46], [24, 14, 76, 62]),
     # near the corner: the context is clipped to the image
     ([2, 2, 20, 20], [0, 0, 36, 36]),
-    # 50 px wide (no context in x), 16 px high (16 px above and below)
-    ([10, 30, 60, 46], [10, 14, 60, 62]),
+    # 45 px wide (no context in x), 16 px high (16 px above and below)
+    ([10, 30, 55, 46], [10, 14, 55, 62]),
     # large enough in both directions: the box itself
     ([20, 20, 70, 60], [20, 20, 70, 60]),
 ])
@@ -381,3 +381,36 @@ def test_min_crop_switch_raises_the_scale_bound_inside_the_box():
         assert (crop[2] - crop[0]) * (crop[3] - crop[1]) >= 144 - 2 * 16
     with pytest.raises(ValueError, match='small_box'):
         make(small_box='grow')
+
+
+def drawn_objects(t, proposals, draws, scores=None, seed=0):
+    np.random.seed(seed)
+    res = results(np.asarray(proposals, np.float32), scores)
+    return [t(dict(res))['views']['view1']['object_id'] for _ in range(draws)]
+
+
+def test_proposal_filter_before_uniform_sampling():
+    """Default: SoCo's shape filter (width and height >= min_box_size,
+    aspect w / h in [1/3, 3]) then a uniform draw."""
+    thin = [4, 40, 94, 56]  # 90 x 16: aspect 5.6
+    tall = [70, 2, 86, 78]  # 16 x 76: aspect 0.21
+    props = [thin, BOXES[0], tall, BOXES[3]]
+    objects = drawn_objects(make(), props, 60)
+    assert set(objects) == {1, 3}
+    # each of the two kept boxes about half the time (binomial(60, 0.5))
+    assert 15 <= objects.count(1) <= 45
+    # the filter can be switched off
+    assert set(drawn_objects(make(aspect_range=None), props, 60)) == \
+        {0, 1, 2, 3}
+
+
+def test_topk_by_score_switch():
+    props = list(BOXES) + [[60, 50, 90, 78]]
+    scores = [0.1, 0.9, 0.3, 0.8, 0.2]
+    objects = drawn_objects(make(topk=2), props, 40, scores)
+    assert set(objects) == {1, 3}
+    # without scores the first k rows (a proposal file is in rank order)
+    assert set(drawn_objects(make(topk=2), props, 40)) == {0, 1}
+    assert 'topk=2' in repr(make(topk=2))
+    with pytest.raises(ValueError, match='topk'):
+        make(topk=0)
