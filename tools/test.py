@@ -39,12 +39,13 @@ def main():
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.load_from = args.checkpoint
-    from mmselfdet.engine import finish_launch, prepare_launch
+    from mmselfdet.engine.dist import prepare_launch, run_launched
     prepare_launch(cfg, args.config, args.work_dir, args.launcher)
 
-    runner = Runner.from_cfg(cfg)
-    runner.test()
-    finish_launch()
+    # the Runner is dropped and the process group destroyed (after a
+    # barrier when the run succeeded) before the interpreter shuts down;
+    # also when the run raised
+    run_launched(lambda: Runner.from_cfg(cfg), 'test')
 
 
 if __name__ == '__main__':

@@ -94,12 +94,13 @@ def main():
 
     # work dir, launcher; on CPU-only machines gloo + a CPU DDP wrapper
     # (mmengine cannot start torchrun / SLURM jobs there itself)
-    from mmselfdet.engine import finish_launch, prepare_launch
+    from mmselfdet.engine.dist import prepare_launch, run_launched
     prepare_launch(cfg, args.config, args.work_dir, args.launcher)
 
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    finish_launch()
+    # the Runner is dropped and the process group destroyed (after a
+    # barrier when the run succeeded) before the interpreter shuts down;
+    # also when the run raised
+    run_launched(lambda: Runner.from_cfg(cfg), 'train')
 
 
 if __name__ == '__main__':

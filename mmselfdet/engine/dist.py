@@ -1,8 +1,10 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Distributed start-up that also works on CPU-only machines."""
 import datetime
+import gc
 import os
-from typing import Optional
+import warnings
+from typing import Any, Callable, List, Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -76,12 +78,76 @@ def prepare_launch(cfg, config_path: str, work_dir: Optional[str],
         cfg.model_wrapper_cfg = dict(CPU_DDP_WRAPPER)
 
 
-def finish_launch() -> None:
-    """End a distributed run cleanly: wait for every rank, then destroy the
-    process group. Exiting with a live gloo group can abort a rank at
-    interpreter shutdown ("terminate called without an active exception",
-    SIGABRT) after training itself succeeded."""
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+def _live_gloo_threads() -> List[str]:
+    """Names of this process's native gloo threads (Linux; [] elsewhere)."""
+    task_dir = '/proc/self/task'
+    if not os.path.isdir(task_dir):
+        return []
+    names = []
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, 'comm')) as f:
+                names.append(f.read().strip())
+        except OSError:  # the thread ended meanwhile
+            continue
+    return [n for n in names if 'gloo' in n]
+
+
+def finish_launch(succeeded: bool = True) -> None:
+    """End a distributed run while the interpreter is still fully alive.
+
+    Order: collect the garbage the caller's dropped Runner left (its DDP
+    reducer holds the process group; its data loader iterators hold worker
+    processes and threads) -> ``barrier`` (only after success: after an
+    error the other ranks never reach theirs) -> ``destroy_process_group``
+    -> collect again. With the Runner gone, destroying the group frees the
+    gloo backend: its worker threads are joined and its sockets closed
+    here. Otherwise those threads outlive ``destroy_process_group`` (which
+    only unregisters the group) into interpreter shutdown, where one that
+    drops a finished work's tensors needs the GIL, is stopped by the
+    finalising interpreter and can abort the rank ("terminate called
+    without an active exception", SIGABRT) after a finished run.
+
+    Args:
+        succeeded (bool): Whether the run finished without an exception.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    gc.collect()
+    if succeeded:
+        torch_dist.barrier()
+    torch_dist.destroy_process_group()
+    gc.collect()
+    left = _live_gloo_threads()
+    if succeeded and left:
+        warnings.warn(
+            f'{len(left)} gloo threads ({", ".join(sorted(left))}) are still '
+            'alive after destroy_process_group: something still holds the '
+            'process group (a Runner or model kept after the run?); the '
+            'process may abort at exit')
+
+
+def run_launched(build_runner: Callable[[], Any],
+                 method: str = 'train') -> None:
+    """Build the Runner, call ``runner.<method>()`` and end the distributed
+    run with :func:`finish_launch`, also when building or running raised.
+
+    The Runner is dropped before the teardown so that destroying the
+    process group really frees it (see :func:`finish_launch`); so is what
+    ``runner.<method>()`` returns (``Runner.train`` returns the
+    DDP-wrapped model, which holds the process group).
+
+    Args:
+        build_runner (Callable): Returns the Runner, e.g.
+            ``lambda: Runner.from_cfg(cfg)``.
+        method (str): The Runner method to call: 'train' or 'test'.
+    """
+    succeeded = False
+    runner = None
+    try:
+        runner = build_runner()
+        getattr(runner, method)()
+        succeeded = True
+    finally:
+        runner = None  # noqa: F841 (the teardown needs it gone)
+        finish_launch(succeeded)

@@ -1,9 +1,18 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Two CPU processes (gloo): the queue receives keys from both ranks and
-shuffle-BN round-trips across ranks."""
+shuffle-BN round-trips across ranks. The end of a distributed run (tools
+train.py / test.py through ``run_launched``): the Runner is gone before the
+barrier and ``destroy_process_group``, and the group is destroyed also when
+the run raised."""
+import importlib.util
 import os
+import os.path as osp
 import socket
+import sys
+import weakref
+from types import SimpleNamespace
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -53,3 +62,99 @@ def test_queue_gathers_keys_from_both_ranks(tmp_path):
     # samples really moved across ranks: the union is the global batch
     union = torch.cat([r0['shuffled'], r1['shuffled']]).view(-1).sort()[0]
     assert union.tolist() == [0, 1, 2, 3, 10, 11, 12, 13]
+
+
+class _FakeRunner:
+    """Records its calls; holds itself in a cycle like mmengine's Runner and
+    returns itself from ``train`` / ``test`` (Runner.train returns the DDP
+    model, which holds the process group)."""
+    instances = []
+
+    def __init__(self, calls, fail):
+        self.calls, self.fail, self.me = calls, fail, self
+        _FakeRunner.instances.append(weakref.ref(self))
+
+    def train(self):
+        self.calls.append('train')
+        if self.fail:
+            raise RuntimeError('injected failure')
+        return self
+
+    test = train
+
+
+@pytest.fixture
+def fake_dist(monkeypatch):
+    """An initialised process group whose barrier / destroy record, in
+    order, whether every _FakeRunner was already freed."""
+    calls = []
+
+    def record(name):
+        def fn(*args, **kwargs):
+            freed = all(r() is None for r in _FakeRunner.instances)
+            calls.append((name, 'runner freed' if freed else 'runner alive'))
+        return fn
+
+    _FakeRunner.instances = []
+    # only the teardown sees the fake group (mmengine keeps the real state)
+    monkeypatch.setattr(
+        'mmselfdet.engine.dist.torch_dist',
+        SimpleNamespace(is_available=lambda: True,
+                        is_initialized=lambda: True,
+                        barrier=record('barrier'),
+                        destroy_process_group=record('destroy')))
+    return calls
+
+
+def test_run_launched_frees_the_runner_then_barrier_then_destroy(fake_dist):
+    from mmselfdet.engine.dist import run_launched
+    run_launched(lambda: _FakeRunner(fake_dist, fail=False), 'train')
+    assert fake_dist == ['train', ('barrier', 'runner freed'),
+                         ('destroy', 'runner freed')]
+
+
+def test_run_launched_destroys_the_group_when_the_run_raises(fake_dist):
+    from mmselfdet.engine.dist import run_launched
+    with pytest.raises(RuntimeError, match='injected failure'):
+        run_launched(lambda: _FakeRunner(fake_dist, fail=True), 'test')
+    # no barrier: the other ranks never reach theirs (it would hang)
+    assert [c if isinstance(c, str) else c[0] for c in fake_dist] == [
+        'train', 'destroy']
+
+
+def test_run_launched_destroys_the_group_when_building_raises(fake_dist):
+    from mmselfdet.engine.dist import run_launched
+
+    def build():
+        raise KeyError('bad config')
+
+    with pytest.raises(KeyError, match='bad config'):
+        run_launched(build, 'train')
+    assert fake_dist == [('destroy', 'runner freed')]
+
+
+@pytest.mark.parametrize('fail', [False, True], ids=['success', 'raises'])
+def test_train_tool_ends_the_process_group(fake_dist, monkeypatch, tmp_path,
+                                           fail):
+    """tools/train.py itself: after success barrier + destroy with the
+    Runner (and the model train() returned) freed; after an error destroy
+    and the error propagates."""
+    from ..utils import REPO, tiny_moco_config, write_random_images
+    imgs = write_random_images(str(tmp_path / 'imgs'), n=2)
+    cfg = tiny_moco_config(imgs, str(tmp_path / 'work'))
+    spec = importlib.util.spec_from_file_location(
+        'train_tool_under_test', osp.join(REPO, 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool.Runner, 'from_cfg',
+                        lambda cfg: _FakeRunner(fake_dist, fail))
+    monkeypatch.setattr(sys, 'argv', ['train.py', cfg])
+    if fail:
+        with pytest.raises(RuntimeError, match='injected failure'):
+            tool.main()
+        assert [c if isinstance(c, str) else c[0] for c in fake_dist] == [
+            'train', 'destroy']
+    else:
+        tool.main()
+        assert fake_dist == ['train', ('barrier', 'runner freed'),
+                             ('destroy', 'runner freed')]

@@ -35,3 +35,64 @@ def test_failing_rank_ends_the_job(tmp_path, action):
     # start-up (~10-20 s here) + the 15 s collective timeout + teardown
     assert took < 120, took
     print(f'{action}: job exited with {res.returncode} after {took:.0f} s')
+
+
+# Imported by every rank (custom_imports): at interpreter exit, after the
+# tool's own teardown, it records what is still alive in this process.
+EXIT_PROBE = '''
+import atexit, json, multiprocessing, os, threading
+
+
+def _record():
+    tasks = sorted(os.listdir('/proc/self/task'))
+    native = [open(f'/proc/self/task/{t}/comm').read().strip() for t in tasks]
+    out = dict(native=native,
+               python=[t.name for t in threading.enumerate()],
+               children=[p.pid for p in multiprocessing.active_children()])
+    path = os.path.join(os.environ['EXIT_PROBE_DIR'],
+                        'rank%s.json' % os.environ['RANK'])
+    with open(path, 'w') as f:
+        json.dump(out, f)
+
+
+atexit.register(_record)
+'''
+
+
+def test_finished_run_exits_with_no_live_gloo_threads(tmp_path):
+    """A finished 2-process run tears down before the interpreter does: at
+    exit neither rank has a gloo thread (the process group really was
+    destroyed, not only unregistered), a Python thread or a data loader
+    worker left, and both exit 0 without 'terminate called' (a gloo thread
+    that outlives the interpreter can SIGABRT a rank after a finished run)."""
+    import json
+    import os
+    import os.path as osp
+    imgs = write_random_images(str(tmp_path / 'imgs'), n=8)
+    probe_dir = tmp_path / 'probe'
+    probe_dir.mkdir()
+    (probe_dir / 'exit_probe.py').write_text(EXIT_PROBE)
+    # 1 persistent data loader worker per rank: it must be gone too
+    cfg = reliability_config(
+        imgs, str(tmp_path / 'work'), max_iters=2, ckpt_interval=2,
+        num_workers=1, extra="custom_imports = dict(imports=['mmselfdet', "
+        "'exit_probe'], allow_failed_imports=False)\n")
+    run_env = env()
+    run_env.update(PORT=str(free_port()), EXIT_PROBE_DIR=str(probe_dir),
+                   PYTHONPATH=str(probe_dir) + os.pathsep +
+                   run_env['PYTHONPATH'])
+    res = subprocess.run(
+        ['bash', 'tools/dist_train.sh', cfg, '2', '--cfg-options',
+         'train_dataloader.batch_size=2'],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=run_env)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert 'terminate called' not in out
+    assert osp.isfile(str(tmp_path / 'work' / 'iter_2.pth'))
+    for rank in (0, 1):
+        with open(probe_dir / f'rank{rank}.json') as f:
+            alive = json.load(f)
+        gloo = [n for n in alive['native'] if 'gloo' in n]
+        assert gloo == [], (rank, alive)
+        assert alive['python'] == ['MainThread'], (rank, alive)
+        assert alive['children'] == [], (rank, alive)

@@ -109,14 +109,19 @@ def test_toy_config_trains_and_exports(cfg, toy_root, tmp_path):
 @pytest.mark.parametrize('cfg', TOY_CONFIGS,
                          ids=[osp.basename(c) for c in TOY_CONFIGS])
 def test_toy_config_dist_train_two_cpu_processes(cfg, toy_root, tmp_path):
+    from ..test_reliability.helpers import free_port
     work = str(tmp_path / 'work')
-    port = str(29600 + abs(hash(cfg)) % 300)
     res = subprocess.run(
         ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work,
          '--cfg-options'] + _data_opts(cfg, toy_root, 2),
         cwd=REPO, capture_output=True, text=True,
-        env=dict(_env(), PORT=port))
+        env=dict(_env(), PORT=str(free_port())))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # both ranks freed the gloo group before exiting (mmselfdet.engine.dist
+    # finish_launch warns otherwise) and none aborted at exit
+    assert 'still alive after destroy_process_group' not in res.stderr, \
+        res.stderr[-3000:]
+    assert 'terminate called' not in res.stderr, res.stderr[-3000:]
     state = torch.load(osp.join(work, 'iter_2.pth'))['state_dict']
     ptrs = {k: v for k, v in state.items() if k.endswith('queue.ptr')}
     for k, ptr in ptrs.items():
