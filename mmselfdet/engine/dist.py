@@ -116,7 +116,12 @@ def finish_launch(succeeded: bool = True) -> None:
     gc.collect()
     if succeeded:
         torch_dist.barrier()
-    torch_dist.destroy_process_group()
+        torch_dist.destroy_process_group()
+    else:
+        try:
+            torch_dist.destroy_process_group()
+        except Exception as e:  # the run's own error is the one to see
+            warnings.warn(f'destroy_process_group after a failed run: {e}')
     gc.collect()
     left = _live_gloo_threads()
     if succeeded and left:

@@ -158,3 +158,16 @@ def test_train_tool_ends_the_process_group(fake_dist, monkeypatch, tmp_path,
         tool.main()
         assert fake_dist == ['train', ('barrier', 'runner freed'),
                              ('destroy', 'runner freed')]
+
+
+def test_a_failing_destroy_does_not_hide_the_runs_error(fake_dist,
+                                                        monkeypatch):
+    from mmselfdet.engine import dist as launch
+
+    def destroy():
+        raise RuntimeError('connection closed by peer')
+
+    monkeypatch.setattr(launch.torch_dist, 'destroy_process_group', destroy)
+    with pytest.raises(RuntimeError, match='injected failure'):
+        with pytest.warns(UserWarning, match='connection closed by peer'):
+            launch.run_launched(lambda: _FakeRunner(fake_dist, fail=True))
