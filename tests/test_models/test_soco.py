@@ -84,3 +84,46 @@ def test_soco_two_steps_gradients_in_backbone_fpn_head():
             assert all(p.grad is None for p in model.target_net.parameters())
         opt.step()
     assert int(model.target_net.steps) == 2
+
+
+def test_v1_boxes_match_only_within_their_pair():
+    """SoCoViews(box_selection='per_pair') gives V1 one copy of a box per
+    pair (``instances_pairs``: 1 = V1-V2, 2 = V1-V3); a copy made for one
+    pair must not be matched with the other view."""
+    from unittest import mock
+
+    import mmselfdet.models.algorithms.soco as soco_module
+    ids = dict(v1=[0, 1, 0, 2], v2=[0, 1], v3=[0, 2])
+    pairs = dict(v1=[1, 1, 2, 2], v2=[1, 1], v3=[2, 2])
+    data = batch(n=1)
+    for view, samples in data['data_samples'].items():
+        inst = samples[0].gt_instances
+        n = len(ids[view])
+        samples[0].gt_instances = InstanceData(
+            bboxes=HorizontalBoxes(torch.tensor(BOXES[:n],
+                                                dtype=torch.float)),
+            labels=torch.zeros(n, dtype=torch.long),
+            instances_ids=torch.tensor(ids[view]),
+            instances_pairs=torch.tensor(pairs[view]))
+        del inst
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_soco())
+    calls = []
+
+    def record(*args):
+        out = match_boxes(*args)
+        calls.append([o.tolist() for o in out])
+        return out
+
+    with mock.patch.object(soco_module, 'match_boxes', side_effect=record):
+        model(**model.data_preprocessor(data, True), mode='loss')
+    # V1-V2: V1 rows 0, 1 (pair 1) with V2 rows 0, 1; V1-V3: V1 rows 2, 3
+    assert calls == [[[0, 1], [0, 1]], [[2, 3], [0, 1]]]
+
+
+def test_match_boxes_keeps_only_allowed_rows():
+    a = [torch.tensor([0, 1, 0]), torch.tensor([5, 5])]
+    b = [torch.tensor([0]), torch.tensor([5])]
+    keep = [torch.tensor([True, True, False]), torch.tensor([False, True])]
+    ia, ib = match_boxes(a, b, keep)
+    assert ia.tolist() == [0, 4] and ib.tolist() == [0, 1]

@@ -100,11 +100,14 @@ class PackViewInputs(PackDetInputs):
     """mmdet's ``PackDetInputs`` for one view of a pretraining pipeline.
 
     Differences: ``gt_instances_ids`` (the cross-view correspondence of
-    boxes) is packed as ``gt_instances.instances_ids``, and the default
-    ``meta_keys`` keep ``homography_matrix`` (source image -> view).
+    boxes) is packed as ``gt_instances.instances_ids``, SoCo's
+    ``gt_instances_pairs`` (the view pair of each box, ``SoCoViews``) as
+    ``gt_instances.instances_pairs``, and the default ``meta_keys`` keep
+    ``homography_matrix`` (source image -> view).
     """
     mapping_table = dict(PackDetInputs.mapping_table,
-                         gt_instances_ids='instances_ids')
+                         gt_instances_ids='instances_ids',
+                         gt_instances_pairs='instances_pairs')
 
     def __init__(self, meta_keys: Sequence[str] = VIEW_META_KEYS) -> None:
         super().__init__(meta_keys=tuple(meta_keys))

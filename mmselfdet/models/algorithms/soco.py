@@ -33,14 +33,27 @@ def boxes_and_ids(samples: list) -> Tuple[List[Tensor], List[Tensor]]:
     return boxes, ids
 
 
-def match_boxes(ids_a: List[Tensor], ids_b: List[Tensor]
+def box_pairs(samples: list) -> Optional[List[Tensor]]:
+    """Per-image pair tags (n_i,) of ``SoCoViews(box_selection='per_pair')``
+    (1: V1-V2, 2: V1-V3), or None when the view has none."""
+    if not samples or 'instances_pairs' not in samples[0].gt_instances:
+        return None
+    return [torch.as_tensor(s.gt_instances.instances_pairs) for s in samples]
+
+
+def match_boxes(ids_a: List[Tensor], ids_b: List[Tensor],
+                keep_a: Optional[List[Tensor]] = None
                 ) -> Tuple[Tensor, Tensor]:
     """Indices into the flattened boxes of two views that are the same
-    object (same image, same id)."""
+    object (same image, same id); every pair of equal ids counts, so a box
+    repeated (padding) weighs more. Rows of ``a`` with ``keep_a`` False
+    (per image (n_a,) bool) are never matched."""
     idx_a, idx_b = [], []
     off_a = off_b = 0
-    for a, b in zip(ids_a, ids_b):
+    for i, (a, b) in enumerate(zip(ids_a, ids_b)):
         eq = a[:, None] == b[None, :]  # (n_a, n_b)
+        if keep_a is not None:
+            eq &= keep_a[i].to(eq.device)[:, None]
         ia, ib = eq.nonzero(as_tuple=True)
         idx_a.append(ia + off_a)
         idx_b.append(ib + off_b)
@@ -64,7 +77,9 @@ class SoCo(BaseSelfSupDetector):
 
     * ``proposer=None`` (SoCo): the packed views carry them (selective
       search file or ground truth, ``SoCoViews``), matched across views by
-      ``instances_ids``.
+      ``instances_ids``; when V1 carries ``instances_pairs`` (SoCo's
+      per-pair selection) a V1 box is matched only with the view of its
+      pair.
     * ``proposer=dict(type='HeatMapProposer', ...)`` (end-to-end variant):
       the views carry no box (``SoCoViews(box_source='none')``); each
       iteration the heat map of the target backbone's stage ``heat_stage``
@@ -255,8 +270,10 @@ class SoCo(BaseSelfSupDetector):
             target_feats = [self._features(target_modules, img)
                             for img in imgs]
         extra: Dict[str, Tensor] = {}
+        tags = None
         if self.proposer is None:
             boxes, ids = zip(*(boxes_and_ids(s) for s in samples))
+            tags = box_pairs(samples[0])
         else:
             with torch.no_grad():
                 boxes, ids, extra = self._propose(
@@ -270,7 +287,9 @@ class SoCo(BaseSelfSupDetector):
                       for feats, r in zip(target_feats, rois)]
         losses, cos, pairs = 0., 0., 0
         for other in (1, 2):
-            i1, io = match_boxes(ids[0], ids[other])
+            # per-pair boxes: a V1 copy pairs only with its own view
+            keep = None if tags is None else [t == other for t in tags]
+            i1, io = match_boxes(ids[0], ids[other], keep)
             if i1.numel() == 0:
                 continue
             a = self.head.loss(online[0][i1], target[other][io])

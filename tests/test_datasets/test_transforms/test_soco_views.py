@@ -34,6 +34,10 @@ def make(**kwargs):
     return SoCoViews(**cfg)
 
 
+# our reading, a switch: the same K boxes, each half visible in V2 and V3
+JOINT = dict(box_selection='joint', min_visible=0.5, pad=False)
+
+
 def crop_region(view):
     """The view's crop region in the original image."""
     h, w = view['img'].shape[:2]
@@ -65,8 +69,8 @@ def check_view(view, size, colour_of, source_boxes):
             assert (img[y1:y2, x1:x2].reshape(-1, 3) == colour_of[i]).all()
 
 
-def test_k_boxes_visible_in_all_views():
-    t = make(num_boxes=3, crop_scale=(0.7, 1.0))
+def test_joint_k_boxes_visible_in_all_views():
+    t = make(num_boxes=3, crop_scale=(0.7, 1.0), **JOINT)
     proposals = np.concatenate([BOXES, BAD])
     counts = []
     for seed in range(10):
@@ -93,9 +97,9 @@ def test_k_boxes_visible_in_all_views():
     assert t.num_fallbacks == 0
 
 
-def test_fewer_boxes_than_k_and_v3_from_v2():
+def test_joint_fewer_boxes_than_k_and_v3_from_v2():
     t = make(num_boxes=4, crop_scale=(1.0, 1.0), ratio=(0.5, 2.0),
-             v3_crop='from_v2')
+             v3_crop='from_v2', **JOINT)
     np.random.seed(0)
     views = t(results(BOXES[:2]))['views']
     for name in NAMES:
@@ -106,21 +110,25 @@ def test_fewer_boxes_than_k_and_v3_from_v2():
 
 
 @pytest.mark.parametrize('proposals', [BAD, np.zeros((0, 4), np.float32)])
-def test_whole_image_fallback(proposals):
-    t = make()
+@pytest.mark.parametrize('joint', [False, True])
+def test_whole_image_fallback(proposals, joint):
+    t = make(**(JOINT if joint else {}))
     np.random.seed(0)
     views = t(results(proposals))['views']
     assert t.num_fallbacks == 1 and t.num_retries == 0
-    for name, size in zip(NAMES, (64, 64, 32)):
+    # per pair: the whole image, padded to K = 4 (V1 holds both pairs)
+    counts = (1, 1, 1) if joint else (8, 4, 4)
+    for name, size, count in zip(NAMES, (64, 64, 32), counts):
         view = views[name]
-        assert view['gt_instances_ids'].tolist() == [-1]
-        assert np.allclose(view['gt_bboxes'].numpy(), [[0, 0, size, size]])
+        assert view['gt_instances_ids'].tolist() == [-1] * count
+        assert np.allclose(view['gt_bboxes'].numpy(),
+                           [[0, 0, size, size]] * count)
 
 
 def test_retries_then_fallback():
     # a small box in a corner is rarely half inside two 10 % crops
     corner = np.array([[0, 0, 12, 12]], np.float32)
-    t = make(crop_scale=(0.1, 0.1), max_retries=2)
+    t = make(crop_scale=(0.1, 0.1), max_retries=2, **JOINT)
     for seed in range(20):
         np.random.seed(seed)
         views = t(results(corner))['views']
@@ -130,20 +138,27 @@ def test_retries_then_fallback():
     assert t.num_retries <= 2 * 20
 
 
-def test_gt_bboxes_source():
+@pytest.mark.parametrize('joint', [False, True])
+def test_gt_bboxes_source(joint):
     res = results()
     del res['proposals']
     res['gt_bboxes'] = HorizontalBoxes(BOXES.copy())
     res['gt_bboxes_labels'] = np.arange(6, dtype=np.int64) + 1
     res['gt_instances_ids'] = np.arange(6, dtype=np.int64) + 20
     np.random.seed(3)
-    views = make(box_source='gt_bboxes')(res)['views']
+    views = make(box_source='gt_bboxes', **(JOINT if joint else {}))(res)[
+        'views']
     colour_of = {20 + i: c for i, c in enumerate(COLOURS)}
-    ids = views['v1']['gt_instances_ids']
-    assert len(ids) == min(4, num_visible(views))
-    assert set(ids.tolist()) <= set(range(20, 26))
+    if joint:
+        ids = views['v1']['gt_instances_ids']
+        assert len(ids) == min(4, num_visible(views))
     for name in NAMES:
-        assert views[name]['gt_instances_ids'].tolist() == ids.tolist()
+        ids = views[name]['gt_instances_ids']
+        assert set(ids.tolist()) <= set(range(20, 26))
+        if joint:
+            assert ids.tolist() == views['v1']['gt_instances_ids'].tolist()
+        else:
+            assert len(ids) == (8 if name == 'v1' else 4)
         assert views[name]['gt_bboxes_labels'].tolist() == (ids - 19).tolist()
         img = views[name]['img']
         for box, i in zip(views[name]['gt_bboxes'].numpy(), ids):
@@ -174,7 +189,7 @@ def test_same_seed_same_output_and_repr():
     res = make(view_names=('a', 'b', 'c'))(res)
     assert set(res['views']) == {'v1', 'v2', 'v3', 'a', 'b', 'c'}
     with pytest.raises(ValueError):
-        SoCoViews(min_visible=0)
+        SoCoViews(min_visible=1.5)
     with pytest.raises(ValueError):
         SoCoViews(view_names=('a', 'a', 'b'))
 
@@ -193,7 +208,11 @@ def test_chain_with_jitter_and_pack_views():
         out = pipe(results())
         samples = out['data_samples']
         ids = [samples[n].gt_instances.instances_ids.tolist() for n in NAMES]
-        assert ids[0] == ids[1] == ids[2] and 1 <= len(ids[0]) <= 4
+        pairs = [samples[n].gt_instances.instances_pairs.tolist()
+                 for n in NAMES]
+        # V1 holds the V1-V2 copies, then the V1-V3 copies (K each)
+        assert pairs == [[1] * 4 + [2] * 4, [1] * 4, [2] * 4]
+        assert ids[0] == ids[1] + ids[2]
         assert out['inputs']['v3'].shape == (3, 32, 32)
         for name in ('v2', 'v3'):  # not jittered: exact geometry
             inst = samples[name].gt_instances
@@ -226,3 +245,79 @@ def test_box_source_none_gives_views_and_geometry_only():
     assert t.num_fallbacks == 0
     with pytest.raises(ValueError, match='box_source'):
         make(box_source='heat')
+
+
+# ------------------------------------------------- issue 16: fidelity items
+def fixed_crops(t, crop2, crop3):
+    """Make ``t`` draw the given V2 / V3 crop regions."""
+    t._draw_crops = lambda width, height: (crop2, crop3)
+    return t
+
+
+def pair_rows(view, pair):
+    ids = view['gt_instances_ids']
+    if 'gt_instances_pairs' not in view:
+        return ids.tolist()
+    return ids[view['gt_instances_pairs'] == pair].tolist()
+
+
+def test_boxes_are_chosen_per_pair_as_the_official_code():
+    """Official: K proposals overlapping V1 and V2 and, separately, K
+    overlapping V1 and V3 (any overlap), each list padded to K by
+    repetition. Box 0 (left) is seen by V2 only, box 2 (right) by V3 only:
+    each is used for its own pair, although no box is in both crops."""
+    t = fixed_crops(make(num_boxes=4), (0, 0, 32, 72), (64, 0, 96, 72))
+    np.random.seed(0)
+    views = t(results(BOXES[[0, 2]]))['views']
+    assert t.num_fallbacks == 0
+    assert pair_rows(views['v1'], 1) == [0] * 4
+    assert pair_rows(views['v1'], 2) == [1] * 4
+    assert views['v2']['gt_instances_ids'].tolist() == [0] * 4
+    assert views['v3']['gt_instances_ids'].tolist() == [1] * 4
+    for name, size in zip(NAMES, (64, 64, 32)):
+        check_view(views[name], size, COLOURS[[0, 2]], BOXES[[0, 2]])
+
+
+def test_any_overlap_makes_a_box_visible_and_k_boxes_are_drawn():
+    t = fixed_crops(make(num_boxes=2), (0, 0, 36, 72), (0, 0, 96, 72))
+    counts = {}
+    for seed in range(40):
+        np.random.seed(seed)
+        views = t(results())['views']
+        v2 = views['v2']['gt_instances_ids'].tolist()
+        assert len(v2) == 2 and len(set(v2)) == 2  # K distinct when >= K
+        assert set(v2) <= {0, 1, 3, 4}
+        for i in v2:
+            counts[i] = counts.get(i, 0) + 1
+        v3 = views['v3']['gt_instances_ids'].tolist()
+        assert len(set(v3)) == 2 and pair_rows(views['v1'], 2) == v3
+        assert pair_rows(views['v1'], 1) == v2
+    # boxes 1 and 4 have 2 of their 28 columns inside V2
+    assert set(counts) == {0, 1, 3, 4}
+
+
+def test_joint_visibility_switch_keeps_our_reading():
+    t = fixed_crops(make(num_boxes=4, box_selection='joint', min_visible=0.5,
+                         pad=False), (0, 0, 32, 72), (64, 0, 96, 72))
+    np.random.seed(0)
+    views = t(results(BOXES[[0, 2]]))['views']
+    # no box is half inside both crops: the whole image is the box
+    assert t.num_fallbacks == 1
+    for name in NAMES:
+        assert views[name]['gt_instances_ids'].tolist() == [-1]
+        assert 'gt_instances_pairs' not in views[name]
+    with pytest.raises(ValueError, match='box_selection'):
+        make(box_selection='both')
+
+
+def test_per_pair_crops_redrawn_while_a_pair_is_short():
+    """Official least_common: redraw while a pair has < max(K // 2, 1)
+    boxes, halving the bound after each miss."""
+    draws = iter([((0, 0, 32, 72), (64, 48, 96, 72)),  # V3 sees nothing
+                  ((0, 0, 32, 72), (64, 0, 96, 72))])
+    t = make(num_boxes=4)
+    t._draw_crops = lambda width, height: next(draws)
+    np.random.seed(0)
+    views = t(results(BOXES[[0, 2]]))['views']
+    assert t.num_retries == 1 and t.num_fallbacks == 0
+    assert views['v3']['gt_instances_ids'].tolist() == [1] * 4
