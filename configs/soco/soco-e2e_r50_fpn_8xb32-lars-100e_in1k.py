@@ -6,6 +6,9 @@
 # plus 2 extra 96-px crops of each box ("multiple cropping").
 # Every switch is documented in configs/soco/README.md.
 _base_ = ['./soco_r50_fpn_8xb32-lars-100e_in1k.py']
+# SoCo's V2 / V3 augmentation without the cutout in box: the views carry no
+# box (the boxes are found on the device after this pipeline)
+v2_pipeline = _base_.v2_augs + _base_.flip_pack
 model = dict(
     proposer=dict(type='HeatMapProposer', num_boxes=4, reduce='mean',
                   map_size=56, thresholds=(0.3, 0.5, 0.7),
@@ -25,6 +28,5 @@ train_dataloader = dict(dataset=dict(
         dict(type='SoCoViews', box_source='none', v1_size=224, v2_size=224,
              v3_size=112, crop_scale=(0.5, 1.0)),
         dict(type='PackViews', pipelines=dict(
-            v1=_base_.v1_pipeline, v2=_base_.v2_pipeline,
-            v3=_base_.v2_pipeline)),
+            v1=_base_.v1_pipeline, v2=v2_pipeline, v3=v2_pipeline)),
     ]))

@@ -20,6 +20,10 @@ model = dict(
     head=dict(predictor=dict(in_channels=128, hid_channels=512,
                              out_channels=128)))
 view_pipeline = _base_.color_augs + _base_.flip_pack
+# SoCo's cutout in box (p 0.5, 10-30 % of the box area) on V2 / V3 only
+cutout_pipeline = _base_.color_augs + [
+    dict(type='RandomCutoutInBoxes', prob=0.5, ratio=(0.1, 0.3))
+] + _base_.flip_pack
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -28,5 +32,5 @@ train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='RandomBoxJitter', mode='relative', prob=0.5, jitter_ratio=0.1,
          views=['v1']),
     dict(type='PackViews', pipelines=dict(
-        v1=view_pipeline, v2=view_pipeline, v3=view_pipeline)),
+        v1=view_pipeline, v2=cutout_pipeline, v3=cutout_pipeline)),
 ]))

@@ -12,6 +12,10 @@
 #       --max-side 128 --workers 2
 _base_ = ['./soco-gtboxes_r18_fpn_1xb32-150it_toy.py']
 view_pipeline = _base_.color_augs + _base_.flip_pack
+# SoCo's cutout in box (p 0.5, 10-30 % of the box area) on V2 / V3 only
+cutout_pipeline = _base_.color_augs + [
+    dict(type='RandomCutoutInBoxes', prob=0.5, ratio=(0.1, 0.3))
+] + _base_.flip_pack
 train_dataloader = dict(dataset=dict(
     keep_boxes=False,
     proposal_file='proposals/ss_fast_unlabeled.json',
@@ -26,5 +30,5 @@ train_dataloader = dict(dataset=dict(
         dict(type='RandomBoxJitter', mode='relative', prob=0.5,
              jitter_ratio=0.1, views=['v1']),
         dict(type='PackViews', pipelines=dict(
-            v1=view_pipeline, v2=view_pipeline, v3=view_pipeline)),
+            v1=view_pipeline, v2=cutout_pipeline, v3=cutout_pipeline)),
     ]))

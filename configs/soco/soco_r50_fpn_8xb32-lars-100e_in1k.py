@@ -17,13 +17,17 @@ v1_pipeline = [
          channel_weights=(0.114, 0.587, 0.299)),
     dict(type='GaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=1.0),
 ] + _base_.flip_pack
-v2_pipeline = [
+v2_augs = [
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
          hue=0.1, prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
          channel_weights=(0.114, 0.587, 0.299)),
     dict(type='GaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.1),
     dict(type='Solarize', prob=0.2, min_mag=128.0, max_mag=128.0),
+]
+# official V2 / V3 cutout in box (p 0.5, 10-30 % of the box area)
+v2_pipeline = v2_augs + [
+    dict(type='RandomCutoutInBoxes', prob=0.5, ratio=(0.1, 0.3))
 ] + _base_.flip_pack
 train_dataloader = dict(dataset=dict(
     proposal_file='proposals/ss_fast_train.json',

@@ -257,3 +257,135 @@ class GaussianBlur(BaseTransform):
             f'sigma_max={self.sigma_max}, '
             f'prob={self.prob})'
         )
+
+
+_PLACEMENTS = ('inside', 'center')
+
+
+@TRANSFORMS.register_module()
+class RandomCutoutInBoxes(BaseTransform):
+    """Fill a random square inside each box with a constant colour (SoCo's
+    V2 / V3 "cutout in box", official ``RandomCutoutInBbox`` of
+    ``contrast/data/transform_ops.py``).
+
+    Each box of ``gt_bboxes`` (a repeated box once per copy, as the
+    official code loops over the padded list) independently, with
+    probability ``prob``: a ratio ``r`` is drawn uniformly in ``ratio`` and
+    a square of side ``round(sqrt(r * box area))`` px is filled with
+    ``fill``, by default the ImageNet mean (the official code writes 0 into
+    the normalised tensor, i.e. the mean colour). Placement:
+
+    * ``'inside'`` (default): the square lies inside the box (its sides cut
+      to the box's inner pixels when the box is thinner than the square),
+      at a uniform position;
+    * ``'center'`` (the official code): the square is centred on a uniform
+      integer point of the box and clipped to the image only, so it may
+      reach outside the box.
+
+    Apply it after the colour augmentations (the official order: colour,
+    then cutout on the normalised tensor) and in the V2 / V3 pipelines only.
+
+    Required Keys:
+
+    - img (np.uint8, HxWx3 BGR)
+    - gt_bboxes (BaseBoxes | np.ndarray, x1y1x2y2 in the image)
+
+    Modified Keys:
+
+    - img
+
+    Args:
+        prob (float): Probability per box. Defaults to 0.5.
+        ratio (Sequence[float]): Range of the square's area as a fraction
+            of the box area. Defaults to (0.1, 0.3) (the official FPN
+            scripts' ``cutout_ratio_min/max``).
+        placement (str): 'inside' or 'center'. Defaults to 'inside'.
+        fill (float | Sequence[float]): Fill value, one per channel (BGR).
+            Defaults to (104, 116, 124), the ImageNet mean.
+    """
+
+    def __init__(self,
+                 prob: float = 0.5,
+                 ratio: Sequence[float] = (0.1, 0.3),
+                 placement: str = 'inside',
+                 fill: Union[float, Sequence[float]] = (104, 116, 124)
+                 ) -> None:
+        super().__init__()
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f'prob must be in [0, 1], got {prob}')
+        if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1] <= 1:
+            raise ValueError(f'ratio must be (min, max) with 0 < min <= max '
+                             f'<= 1, got {ratio}')
+        if placement not in _PLACEMENTS:
+            raise ValueError(f'placement must be one of {_PLACEMENTS}, got '
+                             f'{placement!r}')
+        self.prob = float(prob)
+        self.ratio = (float(ratio[0]), float(ratio[1]))
+        self.placement = placement
+        self.fill = fill
+
+    @cache_randomness
+    def _sample_squares(self, boxes: np.ndarray, width: int,
+                        height: int) -> List[Tuple[int, int, int, int]]:
+        """The ``(x0, y0, x1, y1)`` pixel regions to fill (end exclusive)."""
+        squares = []
+        for x1, y1, x2, y2 in boxes:
+            if np.random.rand() >= self.prob:
+                continue
+            r = np.random.uniform(*self.ratio)
+            side = max(1, int(round(np.sqrt(r * (x2 - x1) * (y2 - y1)))))
+            if self.placement == 'inside':
+                px0, py0 = int(np.ceil(x1)), int(np.ceil(y1))
+                avail_w = int(np.floor(x2)) - px0
+                avail_h = int(np.floor(y2)) - py0
+                if avail_w <= 0 or avail_h <= 0:
+                    continue
+                sw, sh = min(side, avail_w), min(side, avail_h)
+                x0 = px0 + int(np.random.randint(0, avail_w - sw + 1))
+                y0 = py0 + int(np.random.randint(0, avail_h - sh + 1))
+                squares.append((x0, y0, x0 + sw, y0 + sh))
+            else:
+                cx = int(np.random.randint(int(np.floor(x1)),
+                                           max(int(np.ceil(x2)),
+                                               int(np.floor(x1)) + 1)))
+                cy = int(np.random.randint(int(np.floor(y1)),
+                                           max(int(np.ceil(y2)),
+                                               int(np.floor(y1)) + 1)))
+                x0, y0 = cx - side // 2, cy - side // 2
+                squares.append((max(x0, 0), max(y0, 0),
+                                min(x0 + side, width), min(y0 + side, height)))
+        return squares
+
+    def transform(self, results: dict) -> dict:
+        """Cut the squares out of ``results['img']``.
+
+        Args:
+            results (dict): Result dict with ``img`` and ``gt_bboxes``.
+
+        Returns:
+            dict: The result dict with the cut ``img``.
+        """
+        boxes = results.get('gt_bboxes')
+        if boxes is None:
+            raise KeyError('RandomCutoutInBoxes needs gt_bboxes (the view '
+                           'boxes, e.g. from SoCoViews)')
+        boxes = boxes.numpy() if hasattr(boxes, 'numpy') else \
+            np.asarray(boxes)
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        img = results['img']
+        squares = self._sample_squares(boxes, img.shape[1], img.shape[0])
+        if squares:
+            img = img.copy()
+            fill = np.asarray(self.fill, np.float64)
+            for x0, y0, x1, y1 in squares:
+                img[y0:y1, x0:x1] = np.clip(np.rint(fill), 0, 255).astype(
+                    img.dtype)
+            results['img'] = img
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'prob={self.prob}, '
+                f'ratio={self.ratio}, '
+                f'placement={self.placement!r}, '
+                f'fill={self.fill})')

@@ -202,3 +202,63 @@ def test_repr_and_registry() -> None:
     )
     assert isinstance(blur, GaussianBlur)
     assert repr(blur) == 'GaussianBlur(sigma_min=0.2, sigma_max=1.5, prob=0.4)'
+
+
+# -------------------------------------------------------- RandomCutoutInBoxes
+CUT_BOX = (10.0, 12.0, 50.0, 42.0)  # 40 x 30 px
+CUT_FILL = (104, 116, 124)  # the ImageNet mean, BGR: 0 after normalising
+
+
+def cut_mask(seed: int, **kwargs) -> np.ndarray:
+    """(H, W) bool: the pixels the cutout filled (the image is all 0)."""
+    from mmselfdet.datasets.transforms.pixel import RandomCutoutInBoxes
+    t = RandomCutoutInBoxes(**kwargs)
+    np.random.seed(seed)
+    res = t(dict(img=np.zeros((64, 64, 3), np.uint8),
+                 gt_bboxes=np.array([CUT_BOX], np.float32)))
+    changed = (res['img'] != 0).any(-1)
+    assert (res['img'][changed] == CUT_FILL).all()
+    return changed
+
+
+def test_cutout_in_boxes_probability_ratio_and_placement() -> None:
+    """SoCo's V2 / V3 cutout (official RandomCutoutInBbox, cutout_prob 0.5,
+    ratio 0.1-0.3 in the FPN scripts): per box with probability 0.5 a square
+    of 10-30 % of the box area is filled with the mean colour, inside the
+    box."""
+    area = 40 * 30
+    cut, ratios = 0, []
+    for seed in range(400):
+        mask = cut_mask(seed)
+        if not mask.any():
+            continue
+        cut += 1
+        ys, xs = np.nonzero(mask)
+        # inside the box, a filled square
+        assert xs.min() >= 10 and xs.max() < 50
+        assert ys.min() >= 12 and ys.max() < 42
+        side_x, side_y = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        assert side_x == side_y and mask.sum() == side_x * side_y
+        ratios.append(mask.sum() / area)
+    # binomial(400, 0.5): sd 0.025, the bounds are 4 sd away
+    assert 0.4 < cut / 400 < 0.6, cut
+    side_lo, side_hi = round((0.1 * area)**0.5), round((0.3 * area)**0.5)
+    assert side_lo**2 / area <= min(ratios) < 0.13
+    assert 0.27 < max(ratios) <= side_hi**2 / area
+
+
+def test_cutout_prob_and_official_placement_switch() -> None:
+    assert not any(cut_mask(s, prob=0.0).any() for s in range(10))
+    assert all(cut_mask(s, prob=1.0).any() for s in range(10))
+    # official placement: the square is centred on a random point of the
+    # box and may leave it (clipped to the image only)
+    outside = 0
+    for seed in range(60):
+        ys, xs = np.nonzero(cut_mask(seed, prob=1.0, placement='center'))
+        outside += xs.min() < 10 or xs.max() >= 50 or ys.min() < 12 or \
+            ys.max() >= 42
+    assert outside > 0
+    with pytest.raises(ValueError, match='placement'):
+        cut_mask(0, placement='edge')
+    with pytest.raises(ValueError, match='ratio'):
+        cut_mask(0, ratio=(0.5, 0.2))
