@@ -1,7 +1,8 @@
 # InsLoc (FPN) on the built-in toy set (CPU): ResNet-18 + FPN(64),
 # foregrounds of 24-48 px pasted on 64x64 backgrounds, 2-conv head,
 # K=256 per level, m=0.99, 150 steps. Anchor jitter at P5 with toy-sized
-# anchors (stride 8, sizes 16-48).
+# anchors (stride 8, sizes 16-48) and the official rule otherwise (five
+# ratios, centres on the grid points, NMS(0.7) before the random pick).
 _base_ = [
     '../_base_/models/insloc_r50_fpn.py',
     '../_base_/datasets/toy_views.py',
@@ -10,8 +11,8 @@ _base_ = [
 model = dict(
     queue_len=256,
     momentum=0.01,
-    jitter_cfg=dict(stride=8, sizes=(16, 32, 48), ratios=(0.5, 1.0, 2.0),
-                    iou_thr=0.5),
+    jitter_cfg=dict(stride=8, sizes=(16, 32, 48),
+                    ratios=(0.5, 0.75, 1.0, 1.5, 2.0), iou_thr=0.5),
     backbone=dict(depth=18),
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
     box_embedder=dict(in_channels=64, conv_channels=64, num_convs=2,

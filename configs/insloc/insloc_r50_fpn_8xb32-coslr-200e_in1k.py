@@ -6,6 +6,18 @@ _base_ = [
     '../_base_/schedules/sgd_nesterov_coslr-200e.py',
     '../_base_/default_runtime.py',
 ]
+# Box jitter on P5 (query) with the official AnchorAugHead rule
+# (configs/insloc/README.md): stride-16 anchors, sizes 32-256, five ratios,
+# centres on the grid points, unclipped, IoU > 0.5, NMS(0.7) on random
+# scores, one survivor at random; no anchor above 0.5: draw among the 4000
+# best. nms_thr=None / clip_anchors=True / fallback='keep' are our switches.
+model = dict(
+    jitter_levels=(3, ),
+    jitter_cfg=dict(
+        _delete_=True, stride=16, sizes=(32, 64, 128, 256),
+        ratios=(0.5, 0.75, 1.0, 1.5, 2.0), iou_thr=0.5, center_offset=0.0,
+        nms_thr=0.7, clip_anchors=False, fallback='top_iou',
+        fallback_topk=4000))
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(
     dataset=dict(

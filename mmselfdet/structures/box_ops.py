@@ -16,13 +16,16 @@ Randomness: the random functions take ``rng``, which may be
 
 Image sizes are given as ``img_wh = (width, height)`` in pixels. Results are
 clipped to ``[0, W] x [0, H]`` and non-degenerate: width and height are at
-least ``min(1, W)`` and ``min(1, H)`` (see :func:`clip_boxes`).
+least ``min(1, W)`` and ``min(1, H)`` (see :func:`clip_boxes`), except the
+anchors :func:`anchor_jitter` draws with ``clip_anchors=False`` (InsLoc's
+default), which may reach outside the image as the official anchors do.
 """
 import math
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmcv.ops import nms
 from mmdet.structures.bbox import bbox_overlaps
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -165,19 +168,30 @@ def box_shape_masks(boxes: ArrayLike,
     return masks
 
 
+# InsLoc's anchor jitter (official ``AnchorAugHead`` with the InsLoc FPN
+# config): one stride-16 level, scales 2-16 of the stride, five ratios,
+# centres on the grid points, candidates IoU > 0.5, NMS(0.7) on random scores
+ANCHOR_SIZES = (32, 64, 128, 256)
+ANCHOR_RATIOS = (0.5, 0.75, 1.0, 1.5, 2.0)
+_FALLBACKS = ('top_iou', 'keep')
+
+
 def anchor_grid(img_wh: Sequence[float],
                 stride: int = 16,
-                sizes: Sequence[float] = (32, 64, 128, 256),
-                ratios: Sequence[float] = (0.5, 1.0, 2.0),
-                center_offset: float = 0.5,
+                sizes: Sequence[float] = ANCHOR_SIZES,
+                ratios: Sequence[float] = ANCHOR_RATIOS,
+                center_offset: float = 0.0,
                 device: Union[str, torch.device, None] = None) -> torch.Tensor:
     """All anchors of a stride grid over the image (not clipped).
 
     Anchor centres are at ``((i + center_offset) * stride, (j +
-    center_offset) * stride)`` for every grid cell that starts inside the
-    image; at each centre there is one anchor per ``size x ratio`` with
-    mmdet's convention ``ratio = h / w`` and area ``size ** 2``
-    (``w = size / sqrt(ratio)``, ``h = size * sqrt(ratio)``).
+    center_offset) * stride)`` for ``ceil(W / stride) x ceil(H / stride)``
+    grid cells (the cells of a stride-``stride`` feature map); the default
+    offset 0 puts them on the grid points, as mmdet 2.x's
+    ``AnchorGenerator`` (``center_offset=0``) that InsLoc uses. At each
+    centre there is one anchor per ``size x ratio`` with mmdet's convention
+    ``ratio = h / w`` and area ``size ** 2`` (``w = size / sqrt(ratio)``,
+    ``h = size * sqrt(ratio)``).
 
     Returns:
         Tensor: (A, 4) x1y1x2y2 anchors, ``A = cells * len(sizes) *
@@ -201,24 +215,81 @@ def anchor_grid(img_wh: Sequence[float],
     return torch.cat([lo, hi], dim=2).reshape(-1, 4)  # (C * S, 4)
 
 
+def _candidate_mask(ious: torch.Tensor, iou_thr: float, fallback: str,
+                    fallback_topk: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(candidates (n, A) bool, no anchor above iou_thr (n,) bool)``.
+
+    A box without an anchor above the threshold gets, with ``'top_iou'``,
+    its ``fallback_topk`` anchors of highest IoU as candidates (ties in
+    anchor order); with ``'keep'``, none."""
+    valid = ious > iou_thr  # (n, A)
+    none = ~valid.any(dim=1)  # (n,)
+    if fallback == 'top_iou' and bool(none.any()):
+        k = min(int(fallback_topk), ious.size(1))
+        order = torch.sort(ious[none], dim=1, descending=True,
+                           stable=True).indices[:, :k]  # (m, k)
+        rows = valid[none]
+        rows.scatter_(1, order, True)
+        valid[none] = rows
+    return valid, none
+
+
+def _grouped_nms(boxes: torch.Tensor, scores: torch.Tensor,
+                 groups: torch.Tensor, thr: float,
+                 per_call: int = 64) -> torch.Tensor:
+    """Which boxes survive NMS(``thr``) within their group, (P,) bool.
+
+    mmcv's ``nms`` (IoU strictly above ``thr`` suppresses, no +1) over
+    ``per_call`` groups at a time, each group shifted to its own region as
+    mmdet's ``batched_nms`` does (but from the smallest coordinate, so that
+    negative coordinates cannot make groups overlap).
+    """
+    keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
+    if len(boxes) == 0:
+        return keep
+    boxes = boxes.float() - boxes.min().float()
+    span = boxes.max() + 1
+    for lo in range(0, int(groups.max()) + 1, per_call):
+        sel = ((groups >= lo) & (groups < lo + per_call)).nonzero()[:, 0]
+        if len(sel) == 0:
+            continue
+        shifted = boxes[sel] + ((groups[sel] - lo).float() * span)[:, None]
+        _, kept = nms(shifted, scores[sel].float(), thr)
+        keep[sel[kept]] = True
+    return keep
+
+
 def anchor_jitter(boxes: ArrayLike,
                   img_wh: Sequence[float],
                   stride: int = 16,
-                  sizes: Sequence[float] = (32, 64, 128, 256),
-                  ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                  sizes: Sequence[float] = ANCHOR_SIZES,
+                  ratios: Sequence[float] = ANCHOR_RATIOS,
                   iou_thr: float = 0.5,
                   rng: RNG = None,
-                  center_offset: float = 0.5
+                  center_offset: float = 0.0,
+                  nms_thr: Optional[float] = 0.7,
+                  clip_anchors: bool = False,
+                  fallback: str = 'top_iou',
+                  fallback_topk: int = 4000
                   ) -> Tuple[ArrayLike, ArrayLike]:
     """Replace each box by a random grid anchor that overlaps it (InsLoc).
 
-    The candidates are the anchors of :func:`anchor_grid` clipped to the
-    image (:func:`clip_boxes`); for every box one candidate with
-    ``IoU > iou_thr`` to the (clipped) box is drawn uniformly. A box with no
-    such candidate (much smaller or larger than every anchor) is returned
-    itself, clipped, and flagged in the returned mask. One uniform number is
-    drawn per box, fallback or not, so the random stream does not depend on
-    the boxes.
+    The defaults are the official InsLoc rule (``AnchorAugHead`` and
+    ``InsLocFPN.get_stage2_bboxes`` of limbo0000/InstanceLoc with its FPN
+    config): the anchors of :func:`anchor_grid` (stride 16, sizes 32-256,
+    ratios 0.5-2, centres on the grid points, not clipped) with
+    ``IoU > iou_thr`` to the box are the candidates; NMS with threshold
+    ``nms_thr`` runs over them with uniform random scores, and one survivor
+    is drawn uniformly. Anchors that overlap each other by more than
+    ``nms_thr`` therefore share the probability of one survivor.
+
+    Switches (ours, kept for ablations): ``nms_thr=None`` draws uniformly
+    among all candidates; ``clip_anchors=True`` clips the anchors to the
+    image before the IoU (the result then lies inside the image);
+    ``fallback='keep'`` keeps a box that has no candidate (clipped) instead
+    of drawing among its ``fallback_topk`` highest-IoU anchors (the
+    official ``nms_pre`` fallback). The returned mask flags the boxes
+    without an anchor above ``iou_thr`` in both cases.
 
     Args:
         boxes (np.ndarray | Tensor): (N, 4) x1y1x2y2 boxes in pixels.
@@ -227,44 +298,62 @@ def anchor_jitter(boxes: ArrayLike,
         sizes (Sequence[float]): Anchor sizes (sqrt of area).
             Defaults to (32, 64, 128, 256).
         ratios (Sequence[float]): Anchor ratios ``h / w``.
-            Defaults to (0.5, 1.0, 2.0).
+            Defaults to (0.5, 0.75, 1.0, 1.5, 2.0).
         iou_thr (float): A candidate must have IoU strictly above it.
             Defaults to 0.5.
         rng: See the module docstring. Defaults to None.
         center_offset (float): Anchor centre offset in strides.
-            Defaults to 0.5.
+            Defaults to 0.0.
+        nms_thr (float, optional): NMS IoU threshold among the candidates
+            (a candidate is suppressed by a higher-scored one with IoU
+            strictly above it); None: no NMS. Defaults to 0.7.
+        clip_anchors (bool): Clip anchors to the image before the IoU.
+            Defaults to False.
+        fallback (str): ``'top_iou'`` or ``'keep'``. Defaults to 'top_iou'.
+        fallback_topk (int): Candidates of a box without an anchor above
+            ``iou_thr`` (``'top_iou'``). Defaults to 4000.
 
     Returns:
         tuple: ``(jittered, fallback)`` -- (N, 4) boxes of the input's kind
         and an (N,) bool mask (numpy or tensor like the input), True where
-        no anchor qualified and the box was kept.
+        no anchor had IoU above ``iou_thr``.
     """
+    if fallback not in _FALLBACKS:
+        raise ValueError(f'fallback must be one of {_FALLBACKS}, got '
+                         f'{fallback!r}')
+    if nms_thr is not None and not 0.0 < nms_thr <= 1.0:
+        raise ValueError(f'nms_thr must be in (0, 1] or None, got {nms_thr}')
     tensor, was_numpy = _as_tensor(boxes)
     num = len(tensor)
-    draws = _uniform((num, ), rng, was_numpy, tensor)  # (N,)
     clipped = _clip_tensor(tensor, img_wh, 1.0)
-    anchors = _clip_tensor(
-        anchor_grid(img_wh, stride, sizes, ratios, center_offset,
-                    device=tensor.device).to(tensor.dtype), img_wh, 1.0)
+    anchors = anchor_grid(img_wh, stride, sizes, ratios, center_offset,
+                          device=tensor.device).to(tensor.dtype)
+    if clip_anchors:
+        anchors = _clip_tensor(anchors, img_wh, 1.0)
     out = clipped.clone()
-    fallback = torch.ones(num, dtype=torch.bool, device=tensor.device)
+    none = torch.zeros(num, dtype=torch.bool, device=tensor.device)
     chunk = max(1, _MAX_PAIRS // max(1, len(anchors)))
     for start in range(0, num, chunk):
         part = slice(start, start + chunk)
-        valid = bbox_overlaps(clipped[part], anchors) > iou_thr  # (n, A)
-        count = valid.sum(dim=1)  # (n,)
+        cand, none[part] = _candidate_mask(
+            bbox_overlaps(clipped[part], anchors), iou_thr, fallback,
+            fallback_topk)  # (n, A)
+        pairs = cand.nonzero()  # (P, 2) as (box, anchor), row-major
+        # P scores, then one pick per box
+        draws = _uniform((len(pairs) + len(cand), ), rng, was_numpy, tensor)
+        scores, picks = draws[:len(pairs)], draws[len(pairs):]
+        if nms_thr is not None:
+            pairs = pairs[_grouped_nms(anchors[pairs[:, 1]], scores,
+                                       pairs[:, 0], nms_thr)]
+        count = torch.bincount(pairs[:, 0], minlength=len(cand))  # (n,)
         has = count > 0
-        # the k-th valid anchor (0-based), k uniform in [0, count)
-        k = torch.minimum((draws[part] * count).long(),
-                          (count - 1).clamp(min=0))
-        cumulative = valid.long().cumsum(dim=1)  # (n, A)
-        index = torch.searchsorted(cumulative, (k + 1)[:, None]).squeeze(1)
-        index = index.clamp(max=len(anchors) - 1)
-        out[part] = torch.where(has[:, None], anchors[index], clipped[part])
-        fallback[part] = ~has
+        first = count.cumsum(dim=0) - count  # (n,) first survivor per box
+        k = torch.minimum((picks * count).long(), (count - 1).clamp(min=0))
+        chosen = pairs[(first + k)[has], 1]  # (h,) anchor per box
+        out[part][has] = anchors[chosen]
     if was_numpy:
-        return _restore(out, True), fallback.cpu().numpy()
-    return out, fallback
+        return _restore(out, True), none.cpu().numpy()
+    return out, none
 
 
 def relative_jitter(boxes: ArrayLike,

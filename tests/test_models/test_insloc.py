@@ -1,17 +1,27 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """InsLoc with the shared RoI pieces (roi/pooler.py, roi/embedders.py)."""
+import os.path as osp
+
+import pytest
 import torch
 from mmdet.structures import DetDataSample
+from mmengine.config import Config
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.structures import InstanceData
 
+from mmselfdet.models.algorithms.insloc import JITTER_DEFAULTS
 from mmselfdet.registry import MODELS
 from .helpers import finite, params_without_grad, random_views
 
 SIZE = 64
+CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'insloc')
 
 
-def tiny_insloc(c4: bool = False, jitter_levels=(3, )):
+def tiny_insloc(c4: bool = False, jitter_levels=None):
+    """A ResNet-18 InsLoc; ``jitter_levels`` None: P5 for FPN, none for C4
+    (what the semantic tests expect)."""
+    if jitter_levels is None:
+        jitter_levels = () if c4 else (3, )
     cfg = dict(
         type='InsLoc', queue_len=16, feat_dim=8, momentum=0.01,
         backbone=dict(type='ResNet', depth=18, out_indices=(0, 1, 2, 3),
@@ -39,8 +49,7 @@ def tiny_insloc(c4: bool = False, jitter_levels=(3, )):
             box_embedder=dict(type='ResLayerBoxEmbedder', depth=18,
                               projector=dict(type='MLPProjector',
                                              in_channels=512, hid_channels=32,
-                                             out_channels=8)),
-            jitter_levels=())
+                                             out_channels=8)))
     return cfg
 
 
@@ -121,3 +130,22 @@ def test_roi_features_follow_the_box():
     b = embed([32, 32, 56, 56])
     assert not torch.allclose(a, b)
     assert torch.allclose(a, embed([0, 0, 24, 24]))
+
+
+def test_paper_configs_jitter_rule():
+    """The paper configs jitter with the official rule on P5."""
+    fpn = Config.fromfile(
+        osp.join(CONFIGS, 'insloc_r50_fpn_8xb32-coslr-200e_in1k.py')).model
+    for cfg in (fpn, ):
+        resolved = {**JITTER_DEFAULTS, **cfg.jitter_cfg}
+        assert {k: tuple(v) if isinstance(v, (list, tuple)) else v
+                for k, v in resolved.items()} == JITTER_DEFAULTS
+    assert JITTER_DEFAULTS['ratios'] == (0.5, 0.75, 1.0, 1.5, 2.0)
+    assert JITTER_DEFAULTS['nms_thr'] == 0.7
+    assert JITTER_DEFAULTS['center_offset'] == 0.0
+    assert tuple(fpn.jitter_levels) == (3, )
+
+
+def test_unknown_jitter_key_is_refused():
+    with pytest.raises(ValueError, match='nms_threshold'):
+        MODELS.build(dict(tiny_insloc(), jitter_cfg=dict(nms_threshold=0.7)))

@@ -10,7 +10,9 @@ from mmdet.structures.bbox import BaseBoxes
 from mmengine.logging import print_log
 
 from mmselfdet.registry import TRANSFORMS
-from mmselfdet.structures.box_ops import anchor_jitter, relative_jitter
+from mmselfdet.structures.box_ops import (ANCHOR_RATIOS, ANCHOR_SIZES,
+                                          anchor_jitter, clip_boxes,
+                                          relative_jitter)
 
 _MODES = ('anchor', 'relative')
 
@@ -35,11 +37,15 @@ class RandomBoxJitter(BaseTransform):
     Two modes (functions of :mod:`mmselfdet.structures.box_ops`):
 
     * ``'anchor'`` (InsLoc): a box is replaced by a random anchor of a
-      stride grid (``stride``, ``sizes`` x ``ratios``, anchors clipped to
-      the image) whose IoU with the box is above ``iou_thr``. Boxes with no
-      such anchor (much smaller or larger than every anchor) are kept
-      (clipped to the image): these *fallbacks* are counted in :attr:`num_fallbacks` and
-      reported once with ``print_log``.
+      stride grid whose IoU with the box is above ``iou_thr``, with the
+      official InsLoc rule by default (:func:`anchor_jitter`: ``stride``,
+      ``sizes`` x ``ratios``, ``center_offset``, NMS(``nms_thr``) on random
+      scores before the draw, unclipped anchors unless ``clip_anchors``),
+      then clipped to the image. Boxes with no such anchor (much smaller or
+      larger than every anchor), the *fallbacks*, draw among their
+      ``fallback_topk`` best anchors (``fallback='top_iou'``) or are kept
+      (``'keep'``); they are counted in :attr:`num_fallbacks` and reported
+      once with ``print_log``.
     * ``'relative'`` (SoCo): centre and size move by up to ``jitter_ratio``
       of the box width / height.
 
@@ -74,8 +80,19 @@ class RandomBoxJitter(BaseTransform):
         sizes (Sequence[float]): Anchor sizes ('anchor').
             Defaults to (32, 64, 128, 256).
         ratios (Sequence[float]): Anchor ratios h / w ('anchor').
-            Defaults to (0.5, 1.0, 2.0).
+            Defaults to (0.5, 0.75, 1.0, 1.5, 2.0).
         iou_thr (float): Minimum IoU, exclusive ('anchor'). Defaults to 0.5.
+        center_offset (float): Anchor centre offset in strides ('anchor').
+            Defaults to 0.0.
+        nms_thr (float, optional): NMS threshold among the candidates
+            before the draw; None: uniform over all ('anchor').
+            Defaults to 0.7.
+        clip_anchors (bool): Clip the anchors before the IoU ('anchor').
+            Defaults to False.
+        fallback (str): ``'top_iou'`` or ``'keep'`` ('anchor').
+            Defaults to 'top_iou'.
+        fallback_topk (int): Candidates of a fallback box ('anchor').
+            Defaults to 4000.
         jitter_ratio (float): Maximum relative change ('relative').
             Defaults to 0.1.
         views (Sequence[str], optional): Names of the views to jitter; None
@@ -86,11 +103,16 @@ class RandomBoxJitter(BaseTransform):
                  mode: str = 'anchor',
                  prob: float = 1.0,
                  stride: int = 16,
-                 sizes: Sequence[float] = (32, 64, 128, 256),
-                 ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                 sizes: Sequence[float] = ANCHOR_SIZES,
+                 ratios: Sequence[float] = ANCHOR_RATIOS,
                  iou_thr: float = 0.5,
                  jitter_ratio: float = 0.1,
-                 views: Optional[Sequence[str]] = None) -> None:
+                 views: Optional[Sequence[str]] = None,
+                 center_offset: float = 0.0,
+                 nms_thr: Optional[float] = 0.7,
+                 clip_anchors: bool = False,
+                 fallback: str = 'top_iou',
+                 fallback_topk: int = 4000) -> None:
         if mode not in _MODES:
             raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
         if not 0.0 <= prob <= 1.0:
@@ -99,6 +121,9 @@ class RandomBoxJitter(BaseTransform):
             raise ValueError('stride must be > 0 and sizes / ratios non-empty')
         if jitter_ratio < 0:
             raise ValueError(f'jitter_ratio must be >= 0, got {jitter_ratio}')
+        if fallback not in ('top_iou', 'keep'):
+            raise ValueError(f"fallback must be 'top_iou' or 'keep', got "
+                             f'{fallback!r}')
         if isinstance(views, str):
             views = [views]
         self.mode = mode
@@ -109,6 +134,12 @@ class RandomBoxJitter(BaseTransform):
         self.iou_thr = float(iou_thr)
         self.jitter_ratio = float(jitter_ratio)
         self.views = None if views is None else list(views)
+        self.anchor_cfg = dict(
+            stride=self.stride, sizes=self.sizes, ratios=self.ratios,
+            iou_thr=self.iou_thr, center_offset=float(center_offset),
+            nms_thr=None if nms_thr is None else float(nms_thr),
+            clip_anchors=bool(clip_anchors), fallback=fallback,
+            fallback_topk=int(fallback_topk))
         self.num_jittered = 0
         self.num_fallbacks = 0
         self._reported = False
@@ -132,10 +163,9 @@ class RandomBoxJitter(BaseTransform):
             fallback = np.zeros(len(boxes), dtype=bool)
             if chosen.any():
                 if self.mode == 'anchor':
-                    jittered, fb = anchor_jitter(
-                        boxes[chosen], img_wh, stride=self.stride,
-                        sizes=self.sizes, ratios=self.ratios,
-                        iou_thr=self.iou_thr)
+                    jittered, fb = anchor_jitter(boxes[chosen], img_wh,
+                                                 **self.anchor_cfg)
+                    jittered = clip_boxes(jittered, img_wh)
                     fallback[chosen] = fb
                 else:
                     jittered = relative_jitter(boxes[chosen], img_wh,
@@ -184,9 +214,9 @@ class RandomBoxJitter(BaseTransform):
                     f'RandomBoxJitter: {int(fallback.sum())} box(es) of '
                     f'{results.get("img_path", "an image")} have no anchor '
                     f'(stride {self.stride}, sizes {self.sizes}, ratios '
-                    f'{self.ratios}) with IoU > {self.iou_thr} and were '
-                    'kept unjittered; further cases are only counted in '
-                    'RandomBoxJitter.num_fallbacks.',
+                    f'{self.ratios}) with IoU > {self.iou_thr} (fallback '
+                    f'{self.anchor_cfg["fallback"]!r}); further cases are '
+                    'only counted in RandomBoxJitter.num_fallbacks.',
                     logger='current', level=logging.WARNING)
         return results
 
@@ -199,4 +229,9 @@ class RandomBoxJitter(BaseTransform):
                 f'ratios={self.ratios}, '
                 f'iou_thr={self.iou_thr}, '
                 f'jitter_ratio={self.jitter_ratio}, '
-                f'views={self.views})')
+                f'views={self.views}, '
+                f'center_offset={self.anchor_cfg["center_offset"]}, '
+                f'nms_thr={self.anchor_cfg["nms_thr"]}, '
+                f'clip_anchors={self.anchor_cfg["clip_anchors"]}, '
+                f'fallback={self.anchor_cfg["fallback"]!r}, '
+                f'fallback_topk={self.anchor_cfg["fallback_topk"]})')

@@ -8,7 +8,8 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from mmselfdet.registry import MODELS
-from mmselfdet.structures.box_ops import anchor_jitter
+from mmselfdet.structures.box_ops import (ANCHOR_RATIOS, ANCHOR_SIZES,
+                                          anchor_jitter)
 from ..roi import boxes_to_rois
 from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
                      build_momentum_encoder)
@@ -29,6 +30,14 @@ def view_boxes(samples: list, view: str) -> Tensor:
     return torch.cat(boxes, dim=0)  # (N, 4)
 
 
+# the official InsLoc jitter (see ``anchor_jitter``); a config's
+# ``jitter_cfg`` overrides single keys
+JITTER_DEFAULTS = dict(stride=16, sizes=ANCHOR_SIZES, ratios=ANCHOR_RATIOS,
+                       iou_thr=0.5, center_offset=0.0, nms_thr=0.7,
+                       clip_anchors=False, fallback='top_iou',
+                       fallback_topk=4000)
+
+
 @MODELS.register_module()
 class InsLoc(BaseSelfSupDetector):
     """Predict instance identity from RoI features of the pasted box.
@@ -38,12 +47,14 @@ class InsLoc(BaseSelfSupDetector):
     is RoI-aligned on every feature level (``roi_pooler.mode='all'``), one
     embedder shared by all levels maps it to an L2-normalised embedding, and
     every level has its own InfoNCE loss and queue. On the levels listed in
-    ``jitter_levels`` the query box is replaced by a random anchor with IoU
-    above ``jitter_cfg['iou_thr']`` to it (anchor-sampling box jitter; the
-    paper jitters P5 only).
+    ``jitter_levels`` the query box is replaced by a random anchor that
+    overlaps it (:func:`anchor_jitter` with ``jitter_cfg``; by default the
+    official rule: stride-16 anchors, IoU > 0.5, NMS(0.7) on random scores,
+    one survivor at random). The official FPN config jitters P5 only.
 
     The FPN variant uses ``neck=FPN``; the C4 variant uses ``neck=None``, a
-    C4 backbone output, a stride-16 pooler and :class:`ResLayerBoxEmbedder`.
+    C4 backbone output, a stride-16 pooler and :class:`ResLayerBoxEmbedder`
+    (its config jitters the one C4 level, the jitter grid's own stride).
 
     Args:
         backbone (dict): Backbone config.
@@ -56,8 +67,10 @@ class InsLoc(BaseSelfSupDetector):
         momentum (float): mmengine EMA momentum (0.001 == m=0.999).
         jitter_levels (Sequence[int]): Level indices whose query box is
             jittered. Defaults to (3, ) (P5 of P2-P5).
-        jitter_cfg (dict): Anchor grid for the jitter: ``stride``, ``sizes``,
-            ``ratios``, ``iou_thr``.
+        jitter_cfg (dict, optional): Keys of :func:`anchor_jitter`
+            (``stride``, ``sizes``, ``ratios``, ``iou_thr``,
+            ``center_offset``, ``nms_thr``, ``clip_anchors``, ``fallback``,
+            ``fallback_topk``) that replace those of ``JITTER_DEFAULTS``.
         level_weights (Sequence[float], optional): Loss weight per level;
             default 1.0 each.
         shuffle_bn (bool): Shuffle-BN for the key encoder. Defaults to True.
@@ -74,8 +87,7 @@ class InsLoc(BaseSelfSupDetector):
                  feat_dim: int = 128,
                  momentum: float = 0.001,
                  jitter_levels: Sequence[int] = (3, ),
-                 jitter_cfg: dict = dict(stride=16, sizes=(32, 64, 128, 256),
-                                         ratios=(0.5, 1.0, 2.0), iou_thr=0.5),
+                 jitter_cfg: Optional[dict] = None,
                  level_weights: Optional[Sequence[float]] = None,
                  shuffle_bn: bool = True,
                  views: Sequence[str] = ('query', 'key'),
@@ -92,7 +104,11 @@ class InsLoc(BaseSelfSupDetector):
             raise ValueError(f'jitter_levels {list(jitter_levels)} outside '
                              f'the {n} pooled levels')
         self.jitter_levels = tuple(jitter_levels)
-        self.jitter_cfg = dict(jitter_cfg)
+        unknown = sorted(set(jitter_cfg or {}) - set(JITTER_DEFAULTS))
+        if unknown:
+            raise ValueError(f'InsLoc jitter_cfg: unknown keys {unknown}; '
+                             f'known: {sorted(JITTER_DEFAULTS)}')
+        self.jitter_cfg = {**JITTER_DEFAULTS, **(jitter_cfg or {})}
         self.level_weights = list(level_weights or [1.0] * n)
         if len(self.level_weights) != n:
             raise ValueError(f'{len(self.level_weights)} level_weights for '
@@ -121,14 +137,14 @@ class InsLoc(BaseSelfSupDetector):
 
     def _jitter(self, boxes: Tensor,
                 img_shape: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
-        """Anchor-sampling jitter (torch RNG, seeded by mmengine); returns
-        the boxes and the fraction that had no qualifying anchor."""
+        """Anchor-sampling jitter on the CPU (a few thousand anchors and one
+        small NMS per box; torch's CPU RNG, seeded by mmengine); returns the
+        boxes and the fraction that had no anchor above ``iou_thr``."""
         h, w = img_shape
-        cfg = self.jitter_cfg
-        out, fallback = anchor_jitter(
-            boxes.detach(), (w, h), stride=cfg['stride'], sizes=cfg['sizes'],
-            ratios=cfg['ratios'], iou_thr=cfg['iou_thr'])
-        return out, fallback.float().mean()  # (N, 4), ()
+        out, fallback = anchor_jitter(boxes.detach().cpu(), (w, h),
+                                      **self.jitter_cfg)
+        return (out.to(boxes.device),
+                fallback.float().mean().to(boxes.device))  # (N, 4), ()
 
     def loss(self, inputs: ViewInputs,
              data_samples: ViewSamples) -> Dict[str, Tensor]:

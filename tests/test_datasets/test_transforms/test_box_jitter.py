@@ -15,6 +15,10 @@ from mmselfdet.structures.box_ops import (
 )
 
 IMG_WH = (96, 80)
+# our switches (clipped anchors, uniform draw, keep a fallback box) with the
+# old grid; the tests of the official rule pass no arguments
+OURS = dict(center_offset=0.5, nms_thr=None, clip_anchors=True,
+            fallback='keep')
 
 
 def _random_boxes(rng, num, img_wh=IMG_WH):
@@ -29,6 +33,7 @@ def _random_boxes(rng, num, img_wh=IMG_WH):
 
 
 def _grid(img_wh=IMG_WH, **kwargs):
+    kwargs.setdefault('center_offset', 0.5)
     return clip_boxes(anchor_grid(img_wh, **kwargs).numpy(), img_wh)
 
 
@@ -37,7 +42,8 @@ def test_anchor_jitter_returns_an_overlapping_anchor():
                       [40, 40, 41, 41], [0, 0, 96, 80]], np.float32)
     np.random.seed(0)
     out, fallback = anchor_jitter(boxes, IMG_WH, stride=8,
-                                  sizes=(16, 32, 64), ratios=(0.5, 1, 2))
+                                  sizes=(16, 32, 64), ratios=(0.5, 1, 2),
+                                  **OURS)
     assert out.shape == (5, 4) and out.dtype == np.float32
     grid = _grid(stride=8, sizes=(16, 32, 64), ratios=(0.5, 1, 2))
     # the 1x1 box has no anchor with IoU > 0.5; all others do
@@ -55,8 +61,8 @@ def test_anchor_jitter_fallbacks_and_defaults():
     # have no anchor with IoU > 0.5
     boxes = np.array([[50, 50, 750, 750], [100, 100, 104, 104],
                       [100, 100, 200, 180]], np.float32)
-    out, fallback = anchor_jitter(boxes, (800, 800),
-                                  rng=np.random.default_rng(0))
+    out, fallback = anchor_jitter(boxes, (800, 800), ratios=(0.5, 1, 2),
+                                  rng=np.random.default_rng(0), **OURS)
     assert fallback.tolist() == [True, True, False]
     assert np.allclose(out[:2], boxes[:2])
     assert box_iou(out[2:], boxes[2:])[0, 0] > 0.5
@@ -70,7 +76,7 @@ def test_anchor_jitter_draws_every_qualifying_anchor():
     seen = set()
     for _ in range(300):
         out, _ = anchor_jitter(box, IMG_WH, stride=4, sizes=(32, ),
-                               ratios=(1, ), rng=rng)
+                               ratios=(1, ), rng=rng, **OURS)
         seen.add(int(np.abs(grid - out[0]).max(axis=1).argmin()))
     assert seen == set(np.nonzero(qualifying)[0].tolist())
 
@@ -120,7 +126,7 @@ def test_jittered_boxes_inside_and_not_degenerate(mode):
     rng = np.random.default_rng(2)
     boxes = _random_boxes(rng, 100)
     if mode == 'anchor':
-        out, _ = anchor_jitter(boxes, IMG_WH, rng=rng)
+        out, _ = anchor_jitter(boxes, IMG_WH, rng=rng, clip_anchors=True)
     else:
         out = relative_jitter(boxes, IMG_WH, ratio=0.5, rng=rng)
     assert (out[:, :2] >= 0).all()
@@ -147,7 +153,8 @@ def _results(boxes, ids=None):
 def test_transform_anchor_mode_counts_fallbacks():
     boxes = np.array([[10, 10, 50, 40], [40, 40, 42, 42], [5, 30, 70, 75]],
                      np.float32)
-    t = RandomBoxJitter(mode='anchor', stride=8, sizes=(16, 32, 64))
+    t = RandomBoxJitter(mode='anchor', stride=8, sizes=(16, 32, 64),
+                        ratios=(0.5, 1, 2), **OURS)
     np.random.seed(0)
     res = t(_results(boxes))
     out = res['gt_bboxes']
@@ -162,7 +169,8 @@ def test_transform_anchor_mode_counts_fallbacks():
     assert t.num_fallbacks == 2 and t.num_jittered == 6
     # same seed, same boxes
     np.random.seed(0)
-    again = RandomBoxJitter(mode='anchor', stride=8, sizes=(16, 32, 64))(
+    again = RandomBoxJitter(mode='anchor', stride=8, sizes=(16, 32, 64),
+                            ratios=(0.5, 1, 2), **OURS)(
         _results(boxes))['gt_bboxes'].numpy()
     assert np.array_equal(again, out.numpy())
 
