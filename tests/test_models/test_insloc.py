@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 
 from mmselfdet.models.algorithms.insloc import JITTER_DEFAULTS
 from mmselfdet.registry import MODELS
+from .box_checks import box_iou, roi_feature
 from .helpers import finite, params_without_grad, random_views
 
 SIZE = 64
@@ -132,11 +133,54 @@ def test_roi_features_follow_the_box():
     assert torch.allclose(a, embed([0, 0, 24, 24]))
 
 
+def test_c4_jitter_pools_the_jittered_box(monkeypatch):
+    """C4 with jitter on its one level (stride 16): the query RoI feature is
+    RoIAlign at the drawn anchor, not at the pasted box."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_insloc(c4=True, jitter_levels=(0, )))
+    model.init_weights()
+    model.eval()  # BN on running statistics: the batch can be re-run
+    boxes = [[4, 4, 40, 36], [10, 20, 60, 60]]
+    data = model.data_preprocessor(
+        batch_with_boxes(boxes, [[0, 0, 32, 32], [30, 30, 62, 50]]), False)
+    rec = {}
+    jitter, embed = model._jitter, model._embed
+
+    def record_jitter(box, shape):
+        out = jitter(box, shape)
+        rec['jit'] = out[0]
+        return out
+
+    def record_embed(embedder, pooled):
+        if embedder is model.box_embedder:
+            rec['pooled'] = pooled[0].detach()  # (N, C, 8, 8)
+        return embed(embedder, pooled)
+
+    monkeypatch.setattr(model, '_jitter', record_jitter)
+    monkeypatch.setattr(model, '_embed', record_embed)
+    with torch.no_grad():
+        losses = model(**data, mode='loss')
+        feat = model._features(model.online_modules,
+                               data['inputs']['query'])[0]  # (N, C, 4, 4)
+    assert float(losses['jitter_fallback']) == 0
+    for i, box in enumerate(boxes):
+        jit = rec['jit'][i].tolist()
+        assert box_iou(box, jit) > 0.5 and jit != box
+        want = roi_feature(feat[i:i + 1], jit, 16, 8)
+        assert torch.allclose(rec['pooled'][i], want, atol=1e-5)
+        assert not torch.allclose(rec['pooled'][i],
+                                  roi_feature(feat[i:i + 1], box, 16, 8),
+                                  atol=1e-3)
+
+
 def test_paper_configs_jitter_rule():
-    """The paper configs jitter with the official rule on P5."""
+    """The paper configs jitter with the official rule: P5 for FPN, the C4
+    level for C4 (its stride is the jitter grid's)."""
     fpn = Config.fromfile(
         osp.join(CONFIGS, 'insloc_r50_fpn_8xb32-coslr-200e_in1k.py')).model
-    for cfg in (fpn, ):
+    c4 = Config.fromfile(
+        osp.join(CONFIGS, 'insloc_r50_c4_8xb32-coslr-200e_in1k.py')).model
+    for cfg in (fpn, c4):
         resolved = {**JITTER_DEFAULTS, **cfg.jitter_cfg}
         assert {k: tuple(v) if isinstance(v, (list, tuple)) else v
                 for k, v in resolved.items()} == JITTER_DEFAULTS
@@ -144,6 +188,9 @@ def test_paper_configs_jitter_rule():
     assert JITTER_DEFAULTS['nms_thr'] == 0.7
     assert JITTER_DEFAULTS['center_offset'] == 0.0
     assert tuple(fpn.jitter_levels) == (3, )
+    assert tuple(c4.jitter_levels) == (0, )
+    assert tuple(c4.roi_pooler.featmap_strides) == (
+        JITTER_DEFAULTS['stride'], )
 
 
 def test_unknown_jitter_key_is_refused():
