@@ -16,14 +16,18 @@ model = dict(
     restrict_to_views=True,
     min_visible=0.5,
     jitter=dict(prob=0.5, ratio=0.1),
-    extra_crops=dict(num_crops=2, size=32, scale=(1.0, 1.5), weight=1.0))
+    # extra crops cut from the un-augmented raw view, each with its own
+    # SoCo V2 photometric augmentation (source='v1': from the augmented V1)
+    extra_crops=dict(num_crops=2, size=32, scale=(1.0, 1.5), weight=1.0,
+                     source='raw', raw_view='raw'))
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(
     keep_boxes=False,
     pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='SoCoViews', box_source='none', v1_size=64, v2_size=64,
-             v3_size=32, crop_scale=(0.5, 1.0)),
+             v3_size=32, crop_scale=(0.5, 1.0), raw_view='raw'),
         dict(type='PackViews', pipelines=dict(
-            v1=view_pipeline, v2=view_pipeline, v3=view_pipeline)),
+            v1=view_pipeline, v2=view_pipeline, v3=view_pipeline,
+            raw=[dict(type='PackViewInputs')])),
     ]))

@@ -19,14 +19,18 @@ model = dict(
     restrict_to_views=True,
     min_visible=0.5,
     jitter=dict(prob=0.5, ratio=0.1),
-    extra_crops=dict(num_crops=2, size=96, scale=(1.0, 1.5), weight=1.0))
+    # extra crops cut from the un-augmented raw view (the image at V1's 224
+    # px), each with its own SoCo V2 photometric augmentation
+    extra_crops=dict(num_crops=2, size=96, scale=(1.0, 1.5), weight=1.0,
+                     source='raw', raw_view='raw'))
 train_dataloader = dict(dataset=dict(
     proposal_file=None,
     proposal_filter=None,
     pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='SoCoViews', box_source='none', v1_size=224, v2_size=224,
-             v3_size=112, crop_scale=(0.5, 1.0)),
+             v3_size=112, crop_scale=(0.5, 1.0), raw_view='raw'),
         dict(type='PackViews', pipelines=dict(
-            v1=_base_.v1_pipeline, v2=v2_pipeline, v3=v2_pipeline)),
+            v1=_base_.v1_pipeline, v2=v2_pipeline, v3=v2_pipeline,
+            raw=[dict(type='PackViewInputs')])),
     ]))

@@ -155,6 +155,13 @@ class SoCoViews(BaseTransform):
             Defaults to 'bilinear'.
         view_names (Sequence[str]): Names of V1, V2, V3.
             Defaults to ('v1', 'v2', 'v3').
+        raw_view (str, optional): Name of a fourth view: the whole image
+            resized to ``raw_size`` x ``raw_size`` without boxes, packed
+            with no pixel augmentation, from which the end-to-end variant
+            cuts its extra crops (``SoCo(extra_crops=dict(source='raw'))``).
+            Defaults to None (no such view).
+        raw_size (int, optional): Side of the raw view. Defaults to
+            ``v1_size``.
     """
 
     def __init__(self,
@@ -173,7 +180,9 @@ class SoCoViews(BaseTransform):
                  max_attempts: int = 10,
                  v3_crop: str = 'independent',
                  interpolation: str = 'bilinear',
-                 view_names: Sequence[str] = ('v1', 'v2', 'v3')) -> None:
+                 view_names: Sequence[str] = ('v1', 'v2', 'v3'),
+                 raw_view: Optional[str] = None,
+                 raw_size: Optional[int] = None) -> None:
         if num_boxes < 1:
             raise ValueError(f'num_boxes must be >= 1, got {num_boxes}')
         if box_source not in SOCO_BOX_SOURCES:
@@ -216,6 +225,13 @@ class SoCoViews(BaseTransform):
         self.v3_crop = v3_crop
         self.interpolation = interpolation
         self.view_names = tuple(view_names)
+        if raw_view is not None and raw_view in self.view_names:
+            raise ValueError(f'raw_view {raw_view!r} must differ from '
+                             f'view_names {self.view_names}')
+        self.raw_view = raw_view
+        self.raw_size = int(v1_size if raw_size is None else raw_size)
+        if self.raw_size <= 0:
+            raise ValueError(f'raw_size must be positive, got {raw_size}')
         self.num_fallbacks = 0
         self.num_retries = 0
         self._reported = False
@@ -355,6 +371,13 @@ class SoCoViews(BaseTransform):
         if tags is not None:
             for view, view_tags in zip(views.values(), tags):
                 view['gt_instances_pairs'] = np.asarray(view_tags, np.int64)
+        if self.raw_view is not None:
+            height, width = results['img'].shape[:2]
+            views[self.raw_view] = boxes_view(
+                results, (0, 0, width, height),
+                (self.raw_size, self.raw_size), source,
+                select=np.zeros(0, np.int64),
+                interpolation=self.interpolation)
         add_views(results, views, self.__class__.__name__)
 
     def __repr__(self) -> str:
@@ -374,4 +397,6 @@ class SoCoViews(BaseTransform):
                 f'max_attempts={self.max_attempts}, '
                 f'v3_crop={self.v3_crop!r}, '
                 f'interpolation={self.interpolation!r}, '
-                f'view_names={self.view_names})')
+                f'view_names={self.view_names}, '
+                f'raw_view={self.raw_view!r}, '
+                f'raw_size={self.raw_size})')

@@ -14,6 +14,8 @@ from ..roi import boxes_to_rois
 from mmselfdet.structures.box_ops import relative_jitter
 from ..utils import (build_momentum_encoder, clip_visible, crop_patches,
                      map_boxes_batched, shared_region, view_matrices)
+from ..utils.photometric import (SOCO_V2_AUGS, apply_photometric,
+                                 draw_photometric)
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
 
 
@@ -94,7 +96,13 @@ class SoCo(BaseSelfSupDetector):
       "multiple cropping": ``num_crops`` square crops of each V1 box
       (enlarged by a factor in ``scale``, flipped at random) whose online
       embedding predicts the target V1 embedding of the box, as the extra
-      loss ``loss_soco_crops``.
+      loss ``loss_soco_crops``. With ``source='raw'`` (default) a crop is
+      cut from the un-augmented raw view (``SoCoViews(raw_view='raw')``)
+      at the V1 box mapped through ``H_raw @ inv(H_v1)`` and gets its own
+      photometric augmentation (``augs``, SoCo's V2 augmentation, drawn
+      per crop on the device), so it never shares V1's colours; with
+      ``source='v1'`` **[ours, earlier]** it is resampled from the
+      augmented V1 tensor (same colours as the target's V1).
 
     Args:
         backbone, neck: ResNet and FPN configs.
@@ -116,8 +124,12 @@ class SoCo(BaseSelfSupDetector):
         jitter (dict, optional): ``prob`` and ``ratio`` of the V1 box
             jitter (SoCo: 0.5, 0.1); None switches it off.
         extra_crops (dict, optional): ``num_crops`` (int), ``size`` (int),
-            ``scale`` ((lo, hi) enlargement, >= 1), ``weight`` (float).
-            Defaults to None (no extra crops).
+            ``scale`` ((lo, hi) enlargement, >= 1), ``weight`` (float),
+            ``flip_prob`` (float), ``source`` ('raw' or 'v1'), ``raw_view``
+            (name of the raw view, 'raw'), ``augs`` (dict of
+            :data:`~mmselfdet.models.utils.photometric.SOCO_V2_AUGS` keys,
+            None for no augmentation; 'raw' only). Defaults to None (no
+            extra crops).
     """
 
     def __init__(self,
@@ -165,7 +177,8 @@ class SoCo(BaseSelfSupDetector):
         self.extra_crops = None
         if extra_crops is not None:
             unknown = set(extra_crops) - {'num_crops', 'size', 'scale',
-                                          'weight', 'flip_prob'}
+                                          'weight', 'flip_prob', 'source',
+                                          'raw_view', 'augs'}
             if unknown:
                 raise KeyError(f'SoCo: unknown extra_crops keys '
                                f'{sorted(unknown)}')
@@ -174,7 +187,17 @@ class SoCo(BaseSelfSupDetector):
                 size=int(extra_crops.get('size', 96)),
                 scale=tuple(extra_crops.get('scale', (1.0, 1.5))),
                 weight=float(extra_crops.get('weight', 1.0)),
-                flip_prob=float(extra_crops.get('flip_prob', 0.5)))
+                flip_prob=float(extra_crops.get('flip_prob', 0.5)),
+                source=extra_crops.get('source', 'raw'),
+                raw_view=extra_crops.get('raw_view', 'raw'),
+                augs=extra_crops.get('augs', SOCO_V2_AUGS))
+            if self.extra_crops['source'] not in ('raw', 'v1'):
+                raise ValueError(f"SoCo: extra_crops source must be 'raw' or "
+                                 f"'v1', got {self.extra_crops['source']!r}")
+            augs = self.extra_crops['augs']
+            if augs is not None and set(augs) - set(SOCO_V2_AUGS):
+                raise KeyError(f'SoCo: unknown extra_crops augs keys '
+                               f'{sorted(set(augs) - set(SOCO_V2_AUGS))}')
             if self.extra_crops['num_crops'] < 1 or \
                     self.extra_crops['size'] < 1:
                 raise ValueError(f'SoCo: extra_crops num_crops and size must '
@@ -236,21 +259,59 @@ class SoCo(BaseSelfSupDetector):
                 view_valid.sum().float() / valid.sum().clamp(min=1).float())
         return out_boxes, out_ids, stats
 
-    def _crop_loss(self, v1_img: Tensor, v1_boxes: List[Tensor],
+    def _crop_source(self, inputs: ViewInputs, data_samples: ViewSamples,
+                     v1_boxes: List[Tensor]) -> Tuple[Tensor, Tensor]:
+        """The image the extra crops are cut from and each V1 box in its
+        pixels: the raw view at ``H_raw @ inv(H_v1)`` of the box, or V1."""
+        boxes = torch.cat(v1_boxes)
+        if self.extra_crops['source'] == 'v1':
+            return inputs[self.views[0]], boxes
+        name = self.extra_crops['raw_view']
+        if name not in inputs:
+            raise KeyError(
+                f"SoCo: extra_crops source='raw' needs the view {name!r} "
+                f'(SoCoViews(raw_view={name!r}) packed without pixel '
+                f"augmentation), the batch has {sorted(inputs)}; or use "
+                "extra_crops source='v1'")
+        device = boxes.device
+        rel = view_matrices(data_samples[name], device) @ torch.linalg.inv(
+            view_matrices(data_samples[self.views[0]], device))
+        mapped = [map_boxes_batched(b[None], rel[i:i + 1])[0]
+                  for i, b in enumerate(v1_boxes)]
+        return inputs[name], torch.cat(mapped)
+
+    def _augment(self, patches: Tensor) -> Tensor:
+        """Own photometric augmentation of each (normalised) crop."""
+        augs = self.extra_crops['augs']
+        if augs is None:
+            return patches
+        prep = self.data_preprocessor
+        if getattr(prep, '_enable_normalize', False):
+            mean, std = prep.mean.view(1, -1, 1, 1), prep.std.view(1, -1, 1, 1)
+        else:
+            mean, std = patches.new_zeros(()), patches.new_ones(())
+        img = ((patches * std + mean) / 255).clamp(0, 1)  # (R, 3, S, S)
+        params = draw_photometric(patches.size(0), augs, patches.device)
+        return (apply_photometric(img, params) * 255 - mean) / std
+
+    def _crop_loss(self, inputs: ViewInputs, data_samples: ViewSamples,
+                   v1_boxes: List[Tensor],
                    target_v1: Tensor) -> Dict[str, Tensor]:
         """Multiple cropping: online crops of each V1 box predict the target
         V1 embedding of the box."""
         cfg = self.extra_crops
-        boxes = torch.cat(v1_boxes)
+        image, boxes = self._crop_source(inputs, data_samples, v1_boxes)
         batch_idx = torch.cat([
             torch.full((len(b), ), i, device=boxes.device, dtype=torch.long)
             for i, b in enumerate(v1_boxes)
         ])
         losses = []
         for _ in range(cfg['num_crops']):
-            patches, inner = crop_patches(v1_img, boxes, batch_idx,
+            patches, inner = crop_patches(image, boxes, batch_idx,
                                           cfg['size'], cfg['scale'],
                                           cfg['flip_prob'])
+            if cfg['source'] == 'raw':
+                patches = self._augment(patches)
             _, feats = self._features(self.online_modules, patches)
             rois = torch.cat([torch.arange(len(inner), device=inner.device,
                                            dtype=inner.dtype)[:, None],
@@ -309,6 +370,7 @@ class SoCo(BaseSelfSupDetector):
         out = dict(loss_soco=losses / pairs, byol_cos=cos / pairs,
                    soco_boxes=torch.tensor(float(online[0].size(0))))
         if self.extra_crops is not None:
-            out.update(self._crop_loss(imgs[0], boxes[0], target[0]))
+            out.update(self._crop_loss(inputs, data_samples, boxes[0],
+                                       target[0]))
         out.update(extra)
         return out

@@ -321,3 +321,33 @@ def test_per_pair_crops_redrawn_while_a_pair_is_short():
     views = t(results(BOXES[[0, 2]]))['views']
     assert t.num_retries == 1 and t.num_fallbacks == 0
     assert views['v3']['gt_instances_ids'].tolist() == [1] * 4
+
+
+def test_raw_view_is_the_unaugmented_image_with_its_geometry():
+    """The end-to-end extra crops are cut from this view: the whole image
+    resized, no boxes, packed without pixel augmentation."""
+    pack = [dict(type='PackViewInputs')]
+    jitter = [dict(type='ColorJitter', prob=1.0), dict(type='PackViewInputs')]
+    pipe = Compose([
+        dict(type='SoCoViews', box_source='none', v1_size=48, v2_size=32,
+             v3_size=16, raw_view='raw', raw_size=96,
+             interpolation='nearest'),
+        dict(type='PackViews', pipelines=dict(v1=jitter, v2=jitter,
+                                              v3=jitter, raw=pack)),
+    ])
+    res = results()
+    del res['proposals']
+    np.random.seed(0)
+    out = pipe(res)
+    raw = out['inputs']['raw'].numpy().transpose(1, 2, 0)  # (96, 96, 3)
+    sample = out['data_samples']['raw']
+    assert np.allclose(sample.metainfo['homography_matrix'],
+                       np.diag([96 / W, 96 / H, 1]), atol=1e-6)
+    assert len(sample.gt_instances) == 0
+    # nearest resize of the image (OpenCV: source pixel floor(x * scale)),
+    # untouched by any colour op
+    ys = np.floor(np.arange(96) * H / 96).astype(int)
+    xs = np.floor(np.arange(96) * W / 96).astype(int)
+    assert np.array_equal(raw, res['img'][ys][:, xs])
+    with pytest.raises(ValueError, match='raw_view'):
+        make(raw_view='v2')

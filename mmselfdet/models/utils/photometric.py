@@ -1,0 +1,142 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Batched photometric augmentation on the device, one random draw per
+image: colour jitter, grayscale, Gaussian blur and solarize of (N, 3, H, W)
+RGB images in [0, 1] (the BYOL / SoCo view augmentation, for crops that are
+cut on the device, e.g. the end-to-end SoCo extra crops).
+
+The draw (:func:`draw_photometric`) and the application
+(:func:`apply_photometric`) are separate, so a caller (or a test) can see
+exactly which parameters an image got.
+"""
+import math
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# ITU-R BT.601 luma weights, RGB order (torchvision's rgb_to_grayscale)
+_LUMA = (0.299, 0.587, 0.114)
+#: SoCo's V2 / V3 augmentation (official transform_post_2): ColorJitter
+#: (0.4, 0.4, 0.2, 0.1) p 0.8, grayscale p 0.2, blur p 0.1 with sigma in
+#: [0.1, 2], solarize p 0.2 (threshold 128 of 255)
+SOCO_V2_AUGS = dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1,
+                    jitter_prob=0.8, gray_prob=0.2, blur_prob=0.1,
+                    sigma=(0.1, 2.0), solarize_prob=0.2)
+
+
+def draw_photometric(num: int, cfg: dict, device: torch.device,
+                     generator: Optional[torch.Generator] = None
+                     ) -> Dict[str, Tensor]:
+    """Independent augmentation parameters for ``num`` images.
+
+    Args:
+        num (int): Number of images.
+        cfg (dict): Strengths and probabilities (keys of
+            :data:`SOCO_V2_AUGS`; missing keys take its values).
+        device (torch.device): Device of the result.
+        generator (torch.Generator, optional): For the draws.
+
+    Returns:
+        dict[str, Tensor]: (num,) tensors ``jitter`` (bool), ``brightness``,
+        ``contrast``, ``saturation`` (factors), ``hue`` (turns), ``gray``
+        (bool), ``sigma`` (0 = no blur) and ``solarize`` (bool).
+    """
+    cfg = dict(SOCO_V2_AUGS, **cfg)
+    gen_device = generator.device if generator is not None else device
+
+    def uniform(lo, hi):
+        u = torch.rand(num, generator=generator, device=gen_device)
+        return (lo + (hi - lo) * u).to(device)
+
+    def coin(p):
+        return uniform(0.0, 1.0) < p
+
+    params = dict(jitter=coin(cfg['jitter_prob']))
+    for key in ('brightness', 'contrast', 'saturation'):
+        params[key] = uniform(max(0.0, 1 - cfg[key]), 1 + cfg[key])
+    params['hue'] = uniform(-cfg['hue'], cfg['hue'])
+    params['gray'] = coin(cfg['gray_prob'])
+    blur = coin(cfg['blur_prob'])
+    params['sigma'] = torch.where(blur, uniform(*cfg['sigma']),
+                                  torch.zeros(num, device=device))
+    params['solarize'] = coin(cfg['solarize_prob'])
+    return params
+
+
+def _gray(img: Tensor) -> Tensor:
+    w = img.new_tensor(_LUMA).view(1, 3, 1, 1)
+    return (img * w).sum(1, keepdim=True)  # (N, 1, H, W)
+
+
+def _blend(img: Tensor, other: Tensor, factor: Tensor) -> Tensor:
+    f = factor.view(-1, 1, 1, 1)
+    return (f * img + (1 - f) * other).clamp(0, 1)
+
+
+def _shift_hue(img: Tensor, shift: Tensor) -> Tensor:
+    """Rotate the HSV hue of (N, 3, H, W) RGB in [0, 1] by ``shift``
+    turns."""
+    r, g, b = img.unbind(1)
+    maxc, _ = img.max(1)
+    minc, _ = img.min(1)
+    delta = maxc - minc
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    hue = torch.where(maxc == r, ((g - b) / safe) % 6,
+                      torch.where(maxc == g, (b - r) / safe + 2,
+                                  (r - g) / safe + 4)) / 6
+    hue = torch.where(delta > 0, hue, torch.zeros_like(hue))
+    sat = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc,
+                                                    torch.ones_like(maxc)),
+                      torch.zeros_like(maxc))
+    hue = (hue + shift.view(-1, 1, 1)) % 1.0
+    # HSV -> RGB
+    k = torch.stack([(5 + hue * 6) % 6, (3 + hue * 6) % 6,
+                     (1 + hue * 6) % 6], 1)  # (N, 3, H, W)
+    mix = (torch.minimum(k, 4 - k)).clamp(0, 1)
+    return (maxc[:, None] - maxc[:, None] * sat[:, None] * mix).clamp(0, 1)
+
+
+def _blur(img: Tensor, sigma: Tensor) -> Tensor:
+    """Separable Gaussian blur with a per-image sigma (0 = untouched)."""
+    num, ch, height, width = img.shape
+    radius = int(math.ceil(3 * float(sigma.max())))
+    radius = max(1, min(radius, (min(height, width) - 1) // 2))
+    x = torch.arange(-radius, radius + 1, device=img.device,
+                     dtype=img.dtype)
+    s = sigma.clamp(min=1e-6).to(img.dtype).view(-1, 1)
+    kernel = torch.exp(-0.5 * (x / s)**2)
+    kernel = kernel / kernel.sum(1, keepdim=True)  # (N, K)
+    kernel = kernel.repeat_interleave(ch, 0)  # (N * C, K)
+    flat = img.reshape(1, num * ch, height, width)
+    flat = F.pad(flat, (radius, radius, radius, radius), mode='reflect')
+    flat = F.conv2d(flat, kernel.view(num * ch, 1, 1, -1), groups=num * ch)
+    flat = F.conv2d(flat, kernel.view(num * ch, 1, -1, 1), groups=num * ch)
+    out = flat.view(num, ch, height, width)
+    return torch.where((sigma > 0).view(-1, 1, 1, 1), out, img)
+
+
+def apply_photometric(img: Tensor, params: Dict[str, Tensor]) -> Tensor:
+    """Apply :func:`draw_photometric`'s parameters to (N, 3, H, W) RGB in
+    [0, 1]: brightness, contrast, saturation, hue (in this fixed order,
+    where torchvision's ColorJitter permutes them), then grayscale, blur,
+    solarize. Images whose ``jitter`` is False skip the four colour ops.
+    """
+    on = params['jitter']
+    out = img
+    out = torch.where(on.view(-1, 1, 1, 1),
+                      _blend(out, torch.zeros_like(out),
+                             params['brightness']), out)
+    mean = _gray(out).mean((1, 2, 3), keepdim=True)
+    out = torch.where(on.view(-1, 1, 1, 1),
+                      _blend(out, mean, params['contrast']), out)
+    out = torch.where(on.view(-1, 1, 1, 1),
+                      _blend(out, _gray(out), params['saturation']), out)
+    out = torch.where(on.view(-1, 1, 1, 1),
+                      _shift_hue(out, params['hue']), out)
+    out = torch.where(params['gray'].view(-1, 1, 1, 1),
+                      _gray(out).expand_as(out), out)
+    if bool((params['sigma'] > 0).any()):
+        out = _blur(out, params['sigma'])
+    solar = torch.where(out >= 128 / 255, 1 - out, out)
+    return torch.where(params['solarize'].view(-1, 1, 1, 1), solar, out)
