@@ -13,7 +13,7 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.structures import InstanceData
 
-import mmselfdet.models.algorithms.soco as soco_module
+import mmselfdet.models.algorithms.soco_crops as soco_module
 from mmselfdet.models.utils.photometric import (apply_photometric,
                                                 draw_photometric)
 from mmselfdet.registry import MODELS

@@ -12,11 +12,10 @@ from torch import Tensor
 from mmselfdet.registry import MODELS
 from ..roi import boxes_to_rois
 from mmselfdet.structures.box_ops import relative_jitter
-from ..utils import (build_momentum_encoder, clip_visible, crop_patches,
+from ..utils import (build_momentum_encoder, clip_visible,
                      map_boxes_batched, shared_region, view_matrices)
-from ..utils.photometric import (SOCO_V2_AUGS, apply_photometric,
-                                 draw_photometric)
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
+from .soco_crops import SoCoExtraCrops, parse_extra_crops
 
 
 def boxes_and_ids(samples: list) -> Tuple[List[Tensor], List[Tensor]]:
@@ -65,7 +64,7 @@ def match_boxes(ids_a: List[Tensor], ids_b: List[Tensor],
 
 
 @MODELS.register_module()
-class SoCo(BaseSelfSupDetector):
+class SoCo(SoCoExtraCrops, BaseSelfSupDetector):
     """Selective Object COntrastive learning, offline or end-to-end.
 
     Views (``SoCoViews``): V1 whole image, V2 / V3 random crops. Every view
@@ -174,34 +173,7 @@ class SoCo(BaseSelfSupDetector):
         self.jitter = None if jitter is None else dict(
             prob=float(jitter.get('prob', 0.5)),
             ratio=float(jitter.get('ratio', 0.1)))
-        self.extra_crops = None
-        if extra_crops is not None:
-            unknown = set(extra_crops) - {'num_crops', 'size', 'scale',
-                                          'weight', 'flip_prob', 'source',
-                                          'raw_view', 'augs'}
-            if unknown:
-                raise KeyError(f'SoCo: unknown extra_crops keys '
-                               f'{sorted(unknown)}')
-            self.extra_crops = dict(
-                num_crops=int(extra_crops.get('num_crops', 2)),
-                size=int(extra_crops.get('size', 96)),
-                scale=tuple(extra_crops.get('scale', (1.0, 1.5))),
-                weight=float(extra_crops.get('weight', 1.0)),
-                flip_prob=float(extra_crops.get('flip_prob', 0.5)),
-                source=extra_crops.get('source', 'raw'),
-                raw_view=extra_crops.get('raw_view', 'raw'),
-                augs=extra_crops.get('augs', SOCO_V2_AUGS))
-            if self.extra_crops['source'] not in ('raw', 'v1'):
-                raise ValueError(f"SoCo: extra_crops source must be 'raw' or "
-                                 f"'v1', got {self.extra_crops['source']!r}")
-            augs = self.extra_crops['augs']
-            if augs is not None and set(augs) - set(SOCO_V2_AUGS):
-                raise KeyError(f'SoCo: unknown extra_crops augs keys '
-                               f'{sorted(set(augs) - set(SOCO_V2_AUGS))}')
-            if self.extra_crops['num_crops'] < 1 or \
-                    self.extra_crops['size'] < 1:
-                raise ValueError(f'SoCo: extra_crops num_crops and size must '
-                                 f'be >= 1, got {extra_crops}')
+        self.extra_crops = parse_extra_crops(extra_crops)
 
     @property
     def online_modules(self) -> Tuple[nn.Module, ...]:
@@ -258,67 +230,6 @@ class SoCo(BaseSelfSupDetector):
             stats[f'heat_visible_{name}'] = (
                 view_valid.sum().float() / valid.sum().clamp(min=1).float())
         return out_boxes, out_ids, stats
-
-    def _crop_source(self, inputs: ViewInputs, data_samples: ViewSamples,
-                     v1_boxes: List[Tensor]) -> Tuple[Tensor, Tensor]:
-        """The image the extra crops are cut from and each V1 box in its
-        pixels: the raw view at ``H_raw @ inv(H_v1)`` of the box, or V1."""
-        boxes = torch.cat(v1_boxes)
-        if self.extra_crops['source'] == 'v1':
-            return inputs[self.views[0]], boxes
-        name = self.extra_crops['raw_view']
-        if name not in inputs:
-            raise KeyError(
-                f"SoCo: extra_crops source='raw' needs the view {name!r} "
-                f'(SoCoViews(raw_view={name!r}) packed without pixel '
-                f"augmentation), the batch has {sorted(inputs)}; or use "
-                "extra_crops source='v1'")
-        device = boxes.device
-        rel = view_matrices(data_samples[name], device) @ torch.linalg.inv(
-            view_matrices(data_samples[self.views[0]], device))
-        mapped = [map_boxes_batched(b[None], rel[i:i + 1])[0]
-                  for i, b in enumerate(v1_boxes)]
-        return inputs[name], torch.cat(mapped)
-
-    def _augment(self, patches: Tensor) -> Tensor:
-        """Own photometric augmentation of each (normalised) crop."""
-        augs = self.extra_crops['augs']
-        if augs is None:
-            return patches
-        prep = self.data_preprocessor
-        if getattr(prep, '_enable_normalize', False):
-            mean, std = prep.mean.view(1, -1, 1, 1), prep.std.view(1, -1, 1, 1)
-        else:
-            mean, std = patches.new_zeros(()), patches.new_ones(())
-        img = ((patches * std + mean) / 255).clamp(0, 1)  # (R, 3, S, S)
-        params = draw_photometric(patches.size(0), augs, patches.device)
-        return (apply_photometric(img, params) * 255 - mean) / std
-
-    def _crop_loss(self, inputs: ViewInputs, data_samples: ViewSamples,
-                   v1_boxes: List[Tensor],
-                   target_v1: Tensor) -> Dict[str, Tensor]:
-        """Multiple cropping: online crops of each V1 box predict the target
-        V1 embedding of the box."""
-        cfg = self.extra_crops
-        image, boxes = self._crop_source(inputs, data_samples, v1_boxes)
-        batch_idx = torch.cat([
-            torch.full((len(b), ), i, device=boxes.device, dtype=torch.long)
-            for i, b in enumerate(v1_boxes)
-        ])
-        losses = []
-        for _ in range(cfg['num_crops']):
-            patches, inner = crop_patches(image, boxes, batch_idx,
-                                          cfg['size'], cfg['scale'],
-                                          cfg['flip_prob'])
-            if cfg['source'] == 'raw':
-                patches = self._augment(patches)
-            _, feats = self._features(self.online_modules, patches)
-            rois = torch.cat([torch.arange(len(inner), device=inner.device,
-                                           dtype=inner.dtype)[:, None],
-                              inner], 1)
-            online = self._embed(self.online_modules, feats, rois)
-            losses.append(self.head.loss(online, target_v1)['loss_byol'])
-        return dict(loss_soco_crops=cfg['weight'] * sum(losses) / len(losses))
 
     def loss(self, inputs: ViewInputs,
              data_samples: ViewSamples) -> Dict[str, Tensor]:
