@@ -26,9 +26,11 @@ train_dataloader = dict(
         dataset=dict(**_base_.imagenet_dataset,
                      pipeline=[dict(type='LoadImageFromFile')]),
         pipeline=[
+            # official CopyAndPaste: mmcv.imrescale of each crop into a
+            # (randint(128, 255), randint(128, 255)) target
             dict(type='InstanceComposite', view_names=('query', 'key'),
                  fg_size=(128, 255), bg_size=256, crop_scale=(0.2, 1.0),
-                 ratio=(0.5, 2.0)),
+                 ratio=(0.5, 2.0), fg_resize='imrescale'),
             dict(type='PackViews',
                  pipelines=dict(query=view_pipeline, key=view_pipeline)),
         ]))

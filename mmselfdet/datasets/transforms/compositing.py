@@ -37,6 +37,30 @@ from .views import make_view
 
 # (crop x1, y1, x2, y2), (foreground w, h), (paste x, y)
 _Layout = Tuple[Tuple[int, int, int, int], Tuple[int, int], Tuple[int, int]]
+_FG_RESIZE = ('imrescale', 'range')
+
+
+def imrescale_shape(crop_wh: Tuple[int, int],
+                    target_wh: Tuple[int, int]) -> Tuple[int, int]:
+    """Size of a ``crop_wh`` image after ``mmcv.imrescale(img, target_wh)``.
+
+    The largest aspect-keeping size whose long side is at most
+    ``max(target_wh)`` and short side at most ``min(target_wh)``: scale
+    ``min(max(t) / max(c), min(t) / min(c))``, sides rounded half up
+    (mmcv's ``rescale_size``), at least 1 pixel. With a crop more elongated
+    than the target, the long side reaches ``max(t)`` and the short side
+    falls below ``min(t)``.
+
+    Args:
+        crop_wh (tuple[int, int]): ``(w, h)`` of the crop.
+        target_wh (tuple[int, int]): ``(w, h)`` scale given to imrescale.
+
+    Returns:
+        tuple[int, int]: ``(w, h)`` of the rescaled crop.
+    """
+    cw, ch = crop_wh
+    factor = min(max(target_wh) / max(cw, ch), min(target_wh) / min(cw, ch))
+    return (max(1, int(cw * factor + 0.5)), max(1, int(ch * factor + 0.5)))
 
 
 @TRANSFORMS.register_module()
@@ -51,18 +75,25 @@ class InstanceComposite(BaseTransform):
        ``ratio`` (0.5-2), inside the image (the sampler of
        :class:`RandomResizedCropWithBoxes`, with its central-crop fallback);
        the crops of the views are drawn independently;
-    2. resized keeping its aspect so both sides lie in
-       ``[fg_size[0], fg_size[1])`` (integer pixels): the scale is uniform
-       over the scales that satisfy both sides; when the aspect is too
-       extreme for the range (``long / short >= hi / lo``, possible near
-       aspect 2 with ``(128, 255)``), the long side is set to ``hi - 1`` and
-       the short side clipped up to ``lo`` (aspect changes by less than 1 %
-       for the defaults; more for narrow toy ranges);
+    2. resized keeping its aspect, by ``fg_resize``:
+
+       * ``'imrescale'`` (default, the official ``CopyAndPaste``): a target
+         ``(tw, th)``, each side an integer uniform in ``[fg_size[0],
+         fg_size[1])``, then ``mmcv.imrescale`` to it
+         (:func:`imrescale_shape`): the long side is at most ``max(tw, th)``
+         and the short side at most ``min(tw, th)``, so a side can fall
+         below ``fg_size[0]`` (down to about ``fg_size[0] / 2`` for crops
+         of aspect 2);
+       * ``'range'`` (ours): both sides in ``[fg_size[0], fg_size[1])``, the
+         scale uniform over the scales that satisfy both; when the aspect
+         is too extreme for the range (``long / short >= hi / lo``) the long
+         side is set to ``hi - 1`` and the short side clipped up to ``lo``;
     3. pasted at a uniform position fully inside background ``i``
-       (``mix_results[i]``, resized to ``bg_size`` without keeping aspect).
+       (``mix_results[i]``, resized to ``bg_size`` without keeping aspect):
+       the offset is an integer in ``[0, bg - fg)`` per axis (the official
+       ``randint(0, bg - fg)``; 0 when the foreground fills that side).
        If the foreground is larger than the background (``fg_size`` too big
-       for ``bg_size``), it is shrunk, aspect kept, to fit, and then its
-       sides may be below ``fg_size[0]``.
+       for ``bg_size``), it is shrunk, aspect kept, to fit.
 
     Each view gets one box, the pasted rectangle, with instance id 0 (the
     same object in every view); boxes of the source image are ignored. Its
@@ -73,7 +104,9 @@ class InstanceComposite(BaseTransform):
     as ``bg_img_path``.
 
     Backgrounds (:meth:`get_indexes`): ``num_views`` random indices, distinct
-    from each other when the dataset has at least ``num_views`` images.
+    from each other when the dataset has at least ``num_views`` images
+    (``distinct_backgrounds``, ours; the official dataset draws them
+    independently, ``distinct_backgrounds=False``).
     ``get_indexes`` is not told the current index, so a background can be
     the foreground image itself (probability about ``num_views / N``;
     negligible for real datasets). A dataset of 2 images always uses both
@@ -102,8 +135,9 @@ class InstanceComposite(BaseTransform):
     Args:
         view_names (Sequence[str]): Names of the views, one background each.
             Defaults to ``('query', 'key')``.
-        fg_size (Sequence[int]): ``[min, max)`` range of both sides of the
-            pasted foreground. Defaults to ``(128, 255)``.
+        fg_size (Sequence[int]): ``[min, max)`` range of the rescale
+            target sides ('imrescale') or of both foreground sides
+            ('range'). Defaults to ``(128, 255)``.
         bg_size (int | Sequence[int]): Background size, int or ``(w, h)``.
             Defaults to 256.
         crop_scale (Sequence[float]): Area fraction range of the foreground
@@ -114,6 +148,10 @@ class InstanceComposite(BaseTransform):
             Defaults to 10.
         interpolation (str): ``mmcv.imresize`` method. Defaults to
             'bilinear'.
+        fg_resize (str): ``'imrescale'`` or ``'range'`` (see step 2).
+            Defaults to 'imrescale'.
+        distinct_backgrounds (bool): Draw the backgrounds without
+            replacement. Defaults to True.
     """
 
     def __init__(self,
@@ -123,8 +161,15 @@ class InstanceComposite(BaseTransform):
                  crop_scale: Sequence[float] = (0.2, 1.0),
                  ratio: Sequence[float] = (0.5, 2.0),
                  max_attempts: int = 10,
-                 interpolation: str = 'bilinear') -> None:
+                 interpolation: str = 'bilinear',
+                 fg_resize: str = 'imrescale',
+                 distinct_backgrounds: bool = True) -> None:
         super().__init__()
+        if fg_resize not in _FG_RESIZE:
+            raise ValueError(f'fg_resize must be one of {_FG_RESIZE}, got '
+                             f'{fg_resize!r}')
+        self.fg_resize = fg_resize
+        self.distinct_backgrounds = bool(distinct_backgrounds)
         view_names = tuple(view_names)
         if not view_names or len(set(view_names)) != len(view_names):
             raise ValueError(
@@ -162,23 +207,29 @@ class InstanceComposite(BaseTransform):
             list[int]: ``num_views`` indices.
         """
         n = len(dataset)
-        if n >= self.num_views:
+        if self.distinct_backgrounds and n >= self.num_views:
             idx = np.random.choice(n, self.num_views, replace=False)
         else:
             idx = np.random.randint(0, n, self.num_views)
         return [int(i) for i in idx]
 
-    def _fg_shape(self, crop_w: int, crop_h: int, scale: float) -> Tuple[int, int]:
-        """Foreground (w, h) for ``scale``, clipped into ``fg_size`` and
-        shrunk to fit the background."""
-        lo, hi = self.fg_size
-        w = min(max(int(round(crop_w * scale)), lo), hi - 1)
-        h = min(max(int(round(crop_h * scale)), lo), hi - 1)
+    def _fit(self, w: int, h: int) -> Tuple[int, int]:
+        """``(w, h)`` shrunk, aspect kept, to fit the background."""
         bw, bh = self.bg_size
         if w > bw or h > bh:
             shrink = min(bw / w, bh / h)
             w = min(bw, max(1, int(math.floor(w * shrink))))
             h = min(bh, max(1, int(math.floor(h * shrink))))
+        return w, h
+
+    def _range_shape(self, crop_w: int, crop_h: int) -> Tuple[int, int]:
+        """Our rule: a uniform scale putting both sides in ``fg_size``."""
+        lo, hi = self.fg_size
+        s_lo = lo / min(crop_w, crop_h)
+        s_hi = (hi - 1) / max(crop_w, crop_h)
+        scale = np.random.uniform(s_lo, s_hi) if s_lo < s_hi else s_hi
+        w = min(max(int(round(crop_w * scale)), lo), hi - 1)
+        h = min(max(int(round(crop_h * scale)), lo), hi - 1)
         return w, h
 
     @cache_randomness
@@ -189,12 +240,14 @@ class InstanceComposite(BaseTransform):
         layouts = []
         for _ in self.view_names:
             x0, y0, cw, ch = self._sampler._sample_crop(height, width)
-            s_lo = lo / min(cw, ch)
-            s_hi = (hi - 1) / max(cw, ch)
-            scale = np.random.uniform(s_lo, s_hi) if s_lo < s_hi else s_hi
-            fw, fh = self._fg_shape(cw, ch, scale)
-            px = int(np.random.randint(0, bw - fw + 1))
-            py = int(np.random.randint(0, bh - fh + 1))
+            if self.fg_resize == 'imrescale':
+                target = (int(np.random.randint(lo, hi)),
+                          int(np.random.randint(lo, hi)))
+                fw, fh = self._fit(*imrescale_shape((cw, ch), target))
+            else:
+                fw, fh = self._fit(*self._range_shape(cw, ch))
+            px = int(np.random.randint(0, bw - fw)) if fw < bw else 0
+            py = int(np.random.randint(0, bh - fh)) if fh < bh else 0
             layouts.append(((x0, y0, x0 + cw, y0 + ch), (fw, fh), (px, py)))
         return layouts
 
@@ -259,4 +312,6 @@ class InstanceComposite(BaseTransform):
                 f'crop_scale={s.crop_scale}, '
                 f'ratio={s.ratio}, '
                 f'max_attempts={s.max_attempts}, '
-                f'interpolation={s.interpolation!r})')
+                f'interpolation={s.interpolation!r}, '
+                f'fg_resize={self.fg_resize!r}, '
+                f'distinct_backgrounds={self.distinct_backgrounds})')

@@ -9,6 +9,7 @@ import pytest
 from mmcv.transforms import Compose
 
 from mmselfdet.datasets.transforms import InstanceComposite, map_boxes
+from mmselfdet.datasets.transforms.compositing import imrescale_shape
 
 PACK = dict(type='PackViewInputs')
 
@@ -42,8 +43,10 @@ def test_views_paste_fg_crop_on_distinct_backgrounds():
             assert box.shape == (1, 4)
             assert view['gt_instances_ids'].tolist() == [0]
             x1, y1, x2, y2 = box[0].astype(int)
-            assert 0 <= x1 < x2 <= 96 and 0 <= y1 < y2 <= 96
-            assert 32 <= x2 - x1 < 64 and 32 <= y2 - y1 < 64
+            assert 0 <= x1 < x2 < 96 and 0 <= y1 < y2 < 96
+            # imrescale into a (32..63)^2 target: long side < 64, short
+            # side >= 16 (crop aspect within 0.5-2)
+            assert max(x2 - x1, y2 - y1) < 64 and min(x2 - x1, y2 - y1) >= 16
             # background colour everywhere outside the box
             outside = np.ones((96, 96), bool)
             outside[y1:y2, x1:x2] = False
@@ -59,9 +62,9 @@ def test_views_paste_fg_crop_on_distinct_backgrounds():
         assert views['key']['bg_img_path'] == 'bg1.png'
 
 
-def test_fg_sizes_default_range_and_clamping():
+def test_fg_sizes_range_switch_and_clamping():
     np.random.seed(1)
-    t = InstanceComposite()  # (128, 255) on 256
+    t = InstanceComposite(fg_resize='range')  # (128, 255) on 256, ours
     img = np.zeros((300, 500, 3), np.uint8)
     for _ in range(20):
         for v in t(_results(img))['views'].values():
@@ -84,12 +87,19 @@ def test_get_indexes_and_errors():
         a, b = t.get_indexes(list(range(5)))
         assert a != b and 0 <= a < 5 and 0 <= b < 5
     assert sorted(t.get_indexes([0, 1])) == [0, 1]
+    # the official draw: independent, so both may be one image
+    t_ref = InstanceComposite(distinct_backgrounds=False)
+    pairs = [t_ref.get_indexes([0, 1]) for _ in range(60)]
+    assert any(a == b for a, b in pairs) and any(a != b for a, b in pairs)
     assert t.get_indexes([0]) == [0, 0]
     with pytest.raises(KeyError, match='MultiImageMixDataset'):
         t(dict(img=_gradient(), img_path='x.png'))
     assert 'fg_size=(128, 255)' in repr(t)
     with pytest.raises(ValueError):
         InstanceComposite(fg_size=(64, 32))
+    with pytest.raises(ValueError, match='fg_resize'):
+        InstanceComposite(fg_resize='keep')
+    assert "fg_resize='imrescale'" in repr(t)
 
 
 def test_flip_in_view_pipeline_moves_box():
@@ -134,7 +144,7 @@ def test_through_multi_image_mix_dataset(tmp_path):
             sample = out['data_samples'][name]
             assert img.shape == (32, 32, 3)
             x1, y1, x2, y2 = sample.gt_instances.bboxes.tensor[0].int().tolist()
-            assert 12 <= x2 - x1 < 24 and 12 <= y2 - y1 < 24
+            assert max(x2 - x1, y2 - y1) < 24 and min(x2 - x1, y2 - y1) >= 6
             assert (img[y1:y2, x1:x2] == colours[idx]).all()
             mask = np.ones((32, 32), bool)
             mask[y1:y2, x1:x2] = False
@@ -143,3 +153,71 @@ def test_through_multi_image_mix_dataset(tmp_path):
             bgs.append(tuple(bg[0]))
             assert sample.metainfo['img_id'] == idx
         assert bgs[0] != bgs[1]  # two different background images
+
+
+# (crop w, h), imrescale target (w, h), the size by the rule worked out by
+# hand: factor = min(max(t) / max(c), min(t) / min(c)), sides rounded half up
+IMRESCALE_CASES = [
+    ((100, 50), (200, 130), (200, 100)),  # aspect 2 > 200/130: long side
+    ((50, 100), (130, 200), (100, 200)),  # the same, portrait
+    ((50, 100), (200, 130), (100, 200)),  # target orientation is irrelevant
+    ((80, 80), (254, 128), (128, 128)),  # square: the short target side
+    ((120, 90), (150, 140), (150, 113)),  # 4:3, long side binds (112.5)
+    ((90, 120), (250, 140), (140, 187)),  # 3:4, short side binds (186.7)
+    ((300, 151), (128, 128), (128, 64)),  # aspect ~2, target 128: 64.4
+    ((33, 17), (254, 129), (250, 129)),  # short binds: 129/17 * 33 = 250.4
+]
+
+
+@pytest.mark.parametrize('crop, target, want', IMRESCALE_CASES)
+def test_imrescale_size_arithmetic(crop, target, want):
+    assert imrescale_shape(crop, target) == want
+    # what the official pipeline's mmcv.imrescale call really gives
+    img = np.zeros((crop[1], crop[0], 3), np.uint8)
+    assert mmcv.imrescale(img, target).shape[1::-1] == want
+
+
+def test_default_sizes_follow_imrescale_through_the_transform(monkeypatch):
+    """The transform draws a target (tw, th), each uniform in [128, 255),
+    and pastes the crop at ``imrescale_shape(crop, target)``; the offset is
+    in [0, 256 - side)."""
+    t = InstanceComposite()
+    img = _gradient(300, 400)
+    for crop, target, want in IMRESCALE_CASES:
+        if max(target) >= 255 or min(target) < 128:
+            continue
+        draws = []
+
+        def randint(low, high=None, size=None):
+            if (low, high) == (128, 255):  # the target sides, w then h
+                draws.append(low)
+                return target[(len(draws) - 1) % 2]
+            return high - 1  # the largest paste offset
+        monkeypatch.setattr(t._sampler, '_sample_crop',
+                            lambda h, w, c=crop: (0, 0, c[0], c[1]))
+        monkeypatch.setattr(np.random, 'randint', randint)
+        for view in t(_results(img))['views'].values():
+            box = view['gt_bboxes'].numpy()[0]
+            assert (box[2] - box[0], box[3] - box[1]) == want
+            assert (box[2], box[3]) == (255, 255)  # offset 256 - side - 1
+        monkeypatch.undo()
+
+
+def test_default_sizes_fall_below_the_range_for_elongated_crops():
+    """Statistics of the default (seeded): sides below 128 occur (the old
+    rule forced [128, 255)), the long side stays below 255 and the pasted
+    box keeps the crop's aspect."""
+    np.random.seed(5)
+    t = InstanceComposite()
+    img = np.zeros((300, 500, 3), np.uint8)
+    sides = []
+    for _ in range(150):
+        for v in t(_results(img))['views'].values():
+            w, h = v['gt_bboxes'].widths.item(), v['gt_bboxes'].heights.item()
+            sx, sy = np.diag(v['homography_matrix'])[:2]
+            crop_w, crop_h = w / sx, h / sy
+            assert abs(w / h - crop_w / crop_h) <= (w + h) / (h * h)
+            sides.append((min(w, h), max(w, h)))
+    short, long_ = np.array(sides).T
+    assert long_.max() < 255 and short.min() >= 64
+    assert (short < 128).mean() > 0.05
