@@ -3,7 +3,6 @@
 :class:`~mmselfdet.datasets.transforms.soco_views.SoCoViews` live in
 :mod:`.box_sources` (re-exported here)."""
 import logging
-import math
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -130,7 +129,8 @@ class ObjectAwareCrops(BaseTransform):
     rows, a proposal file's rank order) stay eligible. The object is then
     drawn uniformly among the eligible boxes (``select='uniform'``) or
     with probability proportional to the proposal score
-    (``select='score'``; uniform without scores). Without such a box both views are scene crops;
+    (``select='score'``; uniform without scores). Without such a box both
+    views are scene crops;
     these fallbacks are counted in :attr:`num_fallbacks` and reported once
     with ``print_log``.
 

@@ -15,7 +15,8 @@ from mmselfdet.structures.box_ops import relative_jitter
 from ..utils import (build_momentum_encoder, clip_visible,
                      map_boxes_batched, shared_region, view_matrices)
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
-from .soco_crops import SoCoExtraCrops, parse_extra_crops
+from .soco_crops import (SoCoExtraCrops, parse_extra_crops,
+                         parse_heat_warmup, warmup_boxes)
 
 
 def boxes_and_ids(samples: list) -> Tuple[List[Tensor], List[Tensor]]:
@@ -103,6 +104,17 @@ class SoCo(SoCoExtraCrops, BaseSelfSupDetector):
       ``source='v1'`` **[ours, earlier]** it is resampled from the
       augmented V1 tensor (same colours as the target's V1).
 
+    Heat options **[ours]** (no reference): ``heat_network='target'``
+    (default) or ``'online'`` (the online backbone's V1 features, no grad;
+    the same forward as the online V1 embeddings). ``heat_warmup=dict(
+    iters, mode)``: for the first ``iters`` loss calls (counted in the
+    ``heat_step`` buffer, saved with the checkpoint) the heat is not used:
+    ``mode='whole'`` takes one box per image, the part of V1 that V2 and
+    V3 both see (image-level BYOL through RoI pooling), ``'random'`` takes
+    K random boxes inside that part as SoCo's ``random_generate_props``
+    (sqrt-area ratio in ``area_ratio_range`` of the part, aspect uniform in
+    ``aspect_range``); ``heat_warmup`` is logged (1 during the warm-up).
+
     Args:
         backbone, neck: ResNet and FPN configs.
         roi_pooler (dict): :class:`MultiLevelRoIPooler` (mode 'size').
@@ -122,6 +134,11 @@ class SoCo(SoCoExtraCrops, BaseSelfSupDetector):
             Defaults to 0.5.
         jitter (dict, optional): ``prob`` and ``ratio`` of the V1 box
             jitter (SoCo: 0.5, 0.1); None switches it off.
+        heat_network (str): 'target' or 'online'. Defaults to 'target'.
+        heat_warmup (dict, optional): ``iters`` (int), ``mode`` ('whole'
+            or 'random'), ``area_ratio_range`` ((0.3, 0.8)),
+            ``aspect_range`` ((1/3, 3)). Defaults to None (heat boxes from
+            the first step).
         extra_crops (dict, optional): ``num_crops`` (int), ``size`` (int),
             ``scale`` ((lo, hi) enlargement, >= 1), ``weight`` (float),
             ``flip_prob`` (float), ``source`` ('raw' or 'v1'), ``raw_view``
@@ -146,6 +163,8 @@ class SoCo(SoCoExtraCrops, BaseSelfSupDetector):
                  restrict_to_views: bool = True,
                  min_visible: float = 0.5,
                  jitter: Optional[dict] = dict(prob=0.5, ratio=0.1),
+                 heat_network: str = 'target',
+                 heat_warmup: Optional[dict] = None,
                  extra_crops: Optional[dict] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -174,6 +193,14 @@ class SoCo(SoCoExtraCrops, BaseSelfSupDetector):
             prob=float(jitter.get('prob', 0.5)),
             ratio=float(jitter.get('ratio', 0.1)))
         self.extra_crops = parse_extra_crops(extra_crops)
+        if heat_network not in ('target', 'online'):
+            raise ValueError(f"SoCo: heat_network must be 'target' or "
+                             f"'online', got {heat_network!r}")
+        self.heat_network = heat_network
+        self.heat_warmup = parse_heat_warmup(heat_warmup)
+        if self.heat_warmup is not None:
+            self.register_buffer('heat_step', torch.zeros((),
+                                                          dtype=torch.long))
 
     @property
     def online_modules(self) -> Tuple[nn.Module, ...]:
@@ -199,10 +226,22 @@ class SoCo(SoCoExtraCrops, BaseSelfSupDetector):
         device = imgs[0].device
         sizes = [(img.shape[-1], img.shape[-2]) for img in imgs]
         mats = [view_matrices(s, device) for s in samples]
-        region = None
-        if self.restrict_to_views:
-            region = shared_region(mats[0], mats[1:], sizes[1:], sizes[0])
-        boxes, valid, stats = self.proposer(heat_feat, sizes[0], region)
+        region = shared = None
+        if self.restrict_to_views or self.heat_warmup is not None:
+            shared = shared_region(mats[0], mats[1:], sizes[1:], sizes[0])
+            region = shared if self.restrict_to_views else None
+        if self.heat_warmup is not None and \
+                int(self.heat_step) < self.heat_warmup['iters']:
+            boxes = warmup_boxes(shared, self.heat_warmup,
+                                 self.proposer.num_boxes)
+            valid = torch.ones(boxes.shape[:2], dtype=torch.bool,
+                               device=device)
+            stats = dict(heat_warmup=torch.ones((), device=device))
+        else:
+            boxes, valid, stats = self.proposer(heat_feat, sizes[0], region)
+            if self.heat_warmup is not None:
+                stats = dict(stats, heat_warmup=torch.zeros((),
+                                                            device=device))
         num, k = valid.shape
         per_view = [boxes]
         valid_views = [valid]
@@ -243,17 +282,25 @@ class SoCo(SoCoExtraCrops, BaseSelfSupDetector):
                             for img in imgs]
         extra: Dict[str, Tensor] = {}
         tags = None
+        online_v1 = None
         if self.proposer is None:
             boxes, ids = zip(*(boxes_and_ids(s) for s in samples))
             tags = box_pairs(samples[0])
         else:
+            heat_feat = target_feats[0][0][self.heat_stage]
+            if self.heat_network == 'online':
+                online_v1 = self._features(self.online_modules, imgs[0])
+                heat_feat = online_v1[0][self.heat_stage].detach()
             with torch.no_grad():
-                boxes, ids, extra = self._propose(
-                    imgs, samples, target_feats[0][0][self.heat_stage])
+                boxes, ids, extra = self._propose(imgs, samples, heat_feat)
+            if self.heat_warmup is not None:
+                self.heat_step += 1
         rois = [boxes_to_rois(b) for b in boxes]
-        online = [self._embed(self.online_modules,
-                              self._features(self.online_modules, img)[1], r)
-                  for img, r in zip(imgs, rois)]
+        online = [self._embed(
+            self.online_modules,
+            (online_v1 if i == 0 and online_v1 is not None else
+             self._features(self.online_modules, img))[1], r)
+            for i, (img, r) in enumerate(zip(imgs, rois))]
         with torch.no_grad():
             target = [self._embed(target_modules, feats[1], r)
                       for feats, r in zip(target_feats, rois)]

@@ -1,7 +1,8 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""The "multiple cropping" of end-to-end SoCo (METHODS.md §5, our reading):
-extra crops of each V1 heat-map box whose online embedding predicts the
-target V1 embedding of the box (``loss_soco_crops``)."""
+"""Parts of end-to-end SoCo (METHODS.md §5, our reading) beside the heat
+map: the "multiple cropping" (extra crops of each V1 heat-map box whose
+online embedding predicts the target V1 embedding of the box,
+``loss_soco_crops``) and the boxes of the heat warm-up."""
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -43,6 +44,55 @@ def parse_extra_crops(extra_crops: Optional[dict]) -> Optional[dict]:
         raise ValueError(f'SoCo: extra_crops num_crops and size must be '
                          f'>= 1, got {extra_crops}')
     return cfg
+
+
+_WARMUP_MODES = ('whole', 'random')
+
+
+def parse_heat_warmup(cfg: Optional[dict]) -> Optional[dict]:
+    """Check ``SoCo(heat_warmup=...)`` and fill in its defaults."""
+    if cfg is None:
+        return None
+    unknown = set(cfg) - {'iters', 'mode', 'area_ratio_range',
+                          'aspect_range'}
+    if unknown:
+        raise KeyError(f'SoCo: unknown heat_warmup keys {sorted(unknown)}')
+    out = dict(iters=int(cfg.get('iters', 0)), mode=cfg.get('mode', 'whole'),
+               area_ratio_range=tuple(cfg.get('area_ratio_range',
+                                              (0.3, 0.8))),
+               aspect_range=tuple(cfg.get('aspect_range', (1 / 3, 3))))
+    if out['mode'] not in _WARMUP_MODES or out['iters'] < 0:
+        raise ValueError(f'SoCo: heat_warmup needs iters >= 0 and mode in '
+                         f'{_WARMUP_MODES}, got {cfg}')
+    return out
+
+
+def warmup_boxes(region: Tensor, cfg: dict, num_boxes: int,
+                 generator: Optional[torch.Generator] = None) -> Tensor:
+    """Boxes of the heat warm-up inside ``region`` (B, 4): the region
+    itself ((B, 1, 4), ``mode='whole'``) or ``num_boxes`` random boxes each
+    ((B, K, 4), ``'random'``: sqrt(box area / region area) uniform in
+    ``area_ratio_range``, aspect w / h uniform in ``aspect_range``, as
+    SoCo's ``random_generate_props``; a side longer than the region's is cut
+    to it, and the box is placed uniformly inside)."""
+    if cfg['mode'] == 'whole':
+        return region[:, None].clone()
+    num = region.size(0)
+    gen_device = generator.device if generator is not None else region.device
+
+    def uniform(lo, hi):
+        u = torch.rand(num, num_boxes, generator=generator, device=gen_device)
+        return (lo + (hi - lo) * u).to(region)
+
+    rw = (region[:, 2] - region[:, 0])[:, None]  # (B, 1)
+    rh = (region[:, 3] - region[:, 1])[:, None]
+    side = uniform(*cfg['area_ratio_range']) * (rw * rh).sqrt()  # (B, K)
+    aspect = uniform(*cfg['aspect_range'])
+    w = torch.minimum(side * aspect.sqrt(), rw)
+    h = torch.minimum(side / aspect.sqrt(), rh)
+    x1 = region[:, :1] + uniform(0, 1) * (rw - w)
+    y1 = region[:, 1:2] + uniform(0, 1) * (rh - h)
+    return torch.stack([x1, y1, x1 + w, y1 + h], -1)  # (B, K, 4)
 
 
 class SoCoExtraCrops:
