@@ -8,34 +8,24 @@ need ``custom_imports=dict(imports=['mmselfdet'])`` and
 """
 import warnings
 
+from . import version
 from .version import __version__, version_info
 
-_SUPPORTED = {
-    # package: (min inclusive, max exclusive)
-    'mmengine': ('0.10.7', '1.0.0'),
-    'mmcv': ('2.0.0rc4', '2.2.0'),
-    'mmdet': ('3.3.0', '3.4.0'),
-}
+
+def _check_stack() -> None:
+    """Stop with an explanation when torch / mmengine / mmcv / mmdet is
+    missing; warn (never fail) outside the tested versions
+    (:mod:`mmselfdet.version`)."""
+    missing = version.missing_packages()
+    if missing:
+        raise ImportError(f'mmselfdet needs {", ".join(missing)}, which '
+                          f'cannot be imported. {version.INSTALL_HINT}')
+    for msg in version.check_stack(version.detect_stack()):
+        warnings.warn(msg, stacklevel=3)
 
 
-def _check_versions() -> None:
-    """Warn (never fail) when a dependency is outside the tested range."""
-    from mmengine.utils import digit_version
-
-    import mmcv
-    import mmdet
-    import mmengine
-    found = {'mmengine': mmengine.__version__, 'mmcv': mmcv.__version__,
-             'mmdet': mmdet.__version__}
-    for name, (lo, hi) in _SUPPORTED.items():
-        ver = found[name]
-        if not digit_version(lo) <= digit_version(ver) < digit_version(hi):
-            warnings.warn(
-                f'mmselfdet {__version__} is tested with {lo} <= {name} < '
-                f'{hi}, but {name}=={ver} is installed; things may break.')
-
-
-_check_versions()
+_check_versions = _check_stack  # the former name
+_check_stack()
 
 from . import (datasets, engine, evaluation, models,  # noqa: E402,F401
                structures)  # importing registers every module
