@@ -9,6 +9,17 @@ arrays / scalars in ``meta``; the restricted unpickler rejects them and
 (``weights_only=False`` would run arbitrary pickled code from a downloaded
 checkpoint), we allow-list exactly the classes mmengine writes. Importing
 mmselfdet does this once.
+
+The OneDL fork of mmengine (``onedl-mmengine`` >= 0.10.8) loads through its
+own ``mmengine.runner.checkpoint._safe_torch_load``, which (1) retries with
+``weights_only=False`` when the safe load fails, so a crafted checkpoint's
+pickled code runs, and (2) wraps the safe load in
+``torch.serialization.safe_globals([...])``, whose exit *removes* those
+globals from torch's process-wide allow-list, ours included (numpy arrays,
+dtypes), so every later load fails; its list also holds the unrestricted
+``builtins.getattr``. Importing mmselfdet replaces that function with
+:func:`safe_torch_load`: always ``weights_only=True``, with our allow-list,
+no fallback, no context manager.
 """
 import pickle
 from typing import List
@@ -73,19 +84,62 @@ def safe_checkpoint_globals() -> List[object]:
 
 
 def register_checkpoint_safe_globals() -> None:
-    """Allow-list :func:`safe_checkpoint_globals` for ``torch.load``.
+    """Allow-list :func:`safe_checkpoint_globals` for ``torch.load`` and make
+    mmengine's loader use it (:func:`install_mmengine_load_guard`).
 
-    Idempotent; a no-op on torch versions without
+    Cheap and safe to call again: it re-adds entries that someone removed
+    (a ``torch.serialization.safe_globals`` context listing the same classes
+    removes them on exit). A no-op on torch versions without
     ``torch.serialization.add_safe_globals`` (< 2.4), where the old
     permissive default applies anyway.
     """
     global _REGISTERED
-    if _REGISTERED:
-        return
     add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is not None:
-        add(safe_checkpoint_globals())
+    if add is None:
+        return
+    add(safe_checkpoint_globals())
+    if not _REGISTERED:
+        install_mmengine_load_guard()
     _REGISTERED = True
+
+
+def safe_torch_load(file, map_location=None, weights_only=None):
+    """``torch.load(..., weights_only=True)`` with our allow-list.
+
+    It replaces ``mmengine.runner.checkpoint._safe_torch_load`` where
+    mmengine has one (the OneDL fork). ``weights_only`` is accepted for
+    signature compatibility and ignored: a checkpoint is never loaded with
+    ``weights_only=False``, whatever the caller asks; one that needs more
+    than tensors and :func:`safe_checkpoint_globals` raises
+    ``pickle.UnpicklingError``.
+
+    Args:
+        file: A path or a file-like object.
+        map_location: As in :func:`torch.load`.
+        weights_only: Ignored (always ``True``).
+
+    Returns:
+        The unpickled object.
+    """
+    del weights_only
+    register_checkpoint_safe_globals()  # in case someone removed entries
+    return torch.load(file, map_location=map_location, weights_only=True)
+
+
+def install_mmengine_load_guard() -> bool:
+    """Route mmengine's internal ``_safe_torch_load`` (if any) through
+    :func:`safe_torch_load`; returns whether mmengine has one.
+
+    mmengine's loaders (``load_from_local``, ``load_from_http``...) look the
+    function up in their module at call time, so replacing the module
+    attribute covers ``load_checkpoint``, ``CheckpointLoader``,
+    ``load_from`` and ``--resume``.
+    """
+    from mmengine.runner import checkpoint as mm_ckpt
+    if not hasattr(mm_ckpt, '_safe_torch_load'):
+        return False  # upstream mmengine: plain torch.load, safe by default
+    mm_ckpt._safe_torch_load = safe_torch_load
+    return True
 
 
 # --------------------------------------------------------------- atomic saving

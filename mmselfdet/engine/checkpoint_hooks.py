@@ -47,7 +47,9 @@ class SafeCheckpointHook(CheckpointHook):
     Stray temporaries of an interrupted save are removed before training.
 
     Data randomness needs no state: mmengine's iteration-based loop replays
-    the data of the trained iterations on resume, and dataloader workers are
+    the data of the trained iterations on resume (on the OneDL fork, which
+    skips the sampler instead, :func:`replay_trained_data_on_resume` makes it
+    replay), and dataloader workers are
     seeded from the seed, the rank and the worker id, so workers redraw the
     same augmentations. (With ``num_workers=0`` the transforms draw from the
     main process's RNG, which the replay advances from the restored state:
@@ -76,6 +78,7 @@ class SafeCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        replay_trained_data_on_resume(runner)  # before the RNG restore
         self._restore_rng_states(runner)
         if not is_main_process() or '://' in str(self.out_dir):
             return
@@ -141,6 +144,42 @@ class SafeCheckpointHook(CheckpointHook):
                       logger='current', level=logging.WARNING)
             return
         set_rng_state(states[get_rank()])
+
+
+def replay_trained_data_on_resume(runner) -> None:
+    """Make a resumed iteration-based run load the data of the trained
+    iterations again, as upstream mmengine does, on the OneDL fork too.
+
+    onedl-mmengine (>= 0.10.11) resumes by advancing the sampler without
+    loading data (``skip_iter``) and creates the dataloader iterator lazily,
+    at the first batch. Both break exactness: the workers' RNG streams are
+    not advanced by the skipped batches (and the next batch goes to worker 0
+    instead of the worker that had it), so augmentations differ; and the
+    iterator, created after the RNG states are restored, draws its base seed
+    from the restored torch RNG, shifting every later main-process draw.
+    Here, before the RNG states are restored, the iterator is created and
+    its ``skip_iter`` replaced by a replay of ``num_iters`` batches. A no-op
+    on upstream mmengine (no ``skip_iter``), without a resume, and with the
+    fork's ``fast_forward_on_resume=True`` (the user chose speed).
+
+    Args:
+        runner: The runner, in ``before_train``.
+    """
+    loop = runner.train_loop
+    data_iter = getattr(loop, 'dataloader_iterator', None)
+    if (runner.iter == 0 or data_iter is None
+            or not hasattr(data_iter, 'skip_iter')
+            or getattr(loop, 'fast_forward_on_resume', False)):
+        return
+    if (getattr(data_iter, '_iterator', 0) is None
+            and hasattr(data_iter, '_dataloader')):
+        data_iter._iterator = iter(data_iter._dataloader)
+
+    def replay(num_iters: int) -> None:
+        for _ in range(num_iters):
+            next(data_iter)
+
+    data_iter.skip_iter = replay
 
 
 def get_rng_state() -> dict:
