@@ -18,7 +18,7 @@ train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='ObjectAwareCrops', mode='obj_obj_dilate',
          box_source='gt_bboxes', dilation=(0.1, 0.2), out_size=64,
-         crop_scale=(0.2, 1.0), min_box_size=8, min_crop_size=16),
+         crop_scale=(0.2, 1.0), min_box_size=8),
     dict(type='PackViews',
          pipelines=dict(view1=view_pipeline, view2=view_pipeline)),
 ]))
