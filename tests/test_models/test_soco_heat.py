@@ -1,9 +1,11 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """End-to-end SoCo heat options (issue 16): which network the heat map is
-taken from (``heat_network``) and the warm-up before the heat boxes are used
-(``heat_warmup``)."""
+taken from (``heat_network``), the warm-up before the heat boxes are used
+(``heat_warmup``) and the centre-bias reading of center-suppressed sampling
+(``HeatMapProposer(center_suppress=...)``)."""
 from unittest import mock
 
+import pytest
 import torch
 
 from mmselfdet.registry import MODELS
@@ -113,3 +115,31 @@ def test_random_box_warmup():
     assert len(sizes) > k  # random, not one fixed box
     # no warm-up configured: no counter in the checkpoint
     assert 'heat_step' not in build().state_dict()
+
+
+def test_centre_bias_suppression_switch():
+    """The second reading of 'center-suppressed sampling': damp the image
+    centre of the heat (a centred Gaussian, ``center_suppress`` of it
+    removed) before the draws; off (0) by default."""
+    from mmselfdet.models.proposers.heatmap import HeatMapProposer
+    feat = torch.ones(1, 4, 9, 9)
+    feat[:, :, 0, 0] = 0.0  # min-max needs some contrast
+    plain = HeatMapProposer(map_size=None)
+    assert plain.center_suppress == 0.0
+    damped = HeatMapProposer(map_size=None, center_suppress=0.5,
+                             center_sigma=0.25)
+    h0, h1 = plain.heat_map(feat)[0], damped.heat_map(feat)[0]
+    # flat heat: the centre is now the coolest cell apart from (0, 0), the
+    # heat rises with the distance from the centre, and stays in [0, 1]
+    assert float(h1[4, 4]) < float(h1[4, 0]) < float(h1[8, 8]) + 1e-6
+    assert torch.allclose(h0[1:, 1:], torch.ones(8, 8))
+    ys, xs = torch.meshgrid(torch.arange(9.0), torch.arange(9.0),
+                            indexing='ij')
+    # pixel centres in [0, 1] of the map; Gaussian of sigma 0.25 x side
+    d2 = ((xs + 0.5) / 9 - 0.5)**2 + ((ys + 0.5) / 9 - 0.5)**2
+    prior = 1 - 0.5 * torch.exp(-d2 / (2 * 0.25**2))
+    want = h0 * prior
+    want = (want - want.min()) / (want.max() - want.min())
+    assert torch.allclose(h1, want, atol=1e-5)
+    with pytest.raises(ValueError, match='center_suppress'):
+        HeatMapProposer(center_suppress=1.5)

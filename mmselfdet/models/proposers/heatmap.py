@@ -235,6 +235,13 @@ class HeatMapProposer(nn.Module):
             ``sqrt(box area / image area)`` range (SoCo: (0.3, 0.8)).
             Defaults to None.
         max_fill_iters (int, optional): Cap on flood-fill steps.
+        center_suppress (float): A second reading of "center-suppressed
+            sampling" (issue 16): suppress the image-centre bias of the
+            heat by multiplying it with ``1 - center_suppress * G``, ``G``
+            a Gaussian of std ``center_sigma`` (fraction of the map side)
+            centred on the map, then min-max normalising again; in [0, 1],
+            0 (default) switches it off.
+        center_sigma (float): Std of that Gaussian. Defaults to 0.25.
     """
 
     def __init__(self,
@@ -249,7 +256,9 @@ class HeatMapProposer(nn.Module):
                  min_size: Optional[float] = None,
                  aspect_range: Optional[Tuple[float, float]] = (1 / 3, 3),
                  area_ratio_range: Optional[Tuple[float, float]] = None,
-                 max_fill_iters: Optional[int] = None) -> None:
+                 max_fill_iters: Optional[int] = None,
+                 center_suppress: float = 0.0,
+                 center_sigma: float = 0.25) -> None:
         super().__init__()
         if num_boxes < 1:
             raise ValueError(f'HeatMapProposer: num_boxes must be >= 1, got '
@@ -289,11 +298,31 @@ class HeatMapProposer(nn.Module):
         self.aspect_range = aspect_range
         self.area_ratio_range = area_ratio_range
         self.max_fill_iters = max_fill_iters
+        if not 0 <= center_suppress <= 1 or center_sigma <= 0:
+            raise ValueError(f'HeatMapProposer: center_suppress must be in '
+                             f'[0, 1] and center_sigma > 0, got '
+                             f'{center_suppress}, {center_sigma}')
+        self.center_suppress = float(center_suppress)
+        self.center_sigma = float(center_sigma)
 
     def heat_map(self, feat: Tensor) -> Tensor:
         """(B, C, h, w) features -> (B, H, W) heat in [0, 1] on the
         sampling grid."""
-        return normalized_heat(feat, self.reduce, self.map_size)
+        heat = normalized_heat(feat, self.reduce, self.map_size)
+        if self.center_suppress == 0:
+            return heat
+        height, width = heat.shape[-2:]
+        ys = (torch.arange(height, device=heat.device, dtype=heat.dtype) +
+              0.5) / height - 0.5
+        xs = (torch.arange(width, device=heat.device, dtype=heat.dtype) +
+              0.5) / width - 0.5
+        d2 = ys[:, None]**2 + xs[None, :]**2  # (H, W)
+        prior = 1 - self.center_suppress * torch.exp(
+            -d2 / (2 * self.center_sigma**2))
+        heat = heat * prior  # (B, H, W)
+        lo = heat.amin((1, 2), keepdim=True)
+        span = (heat.amax((1, 2), keepdim=True) - lo).clamp(min=1e-12)
+        return (heat - lo) / span
 
     def _region_mask(self, region: Optional[Tensor], scale: Tensor,
                      height: int, width: int, num: int,
@@ -416,7 +445,8 @@ class HeatMapProposer(nn.Module):
                 f'suppress_scale={self.suppress_scale}, '
                 f'min_size={self.min_size}, '
                 f'aspect_range={self.aspect_range}, '
-                f'area_ratio_range={self.area_ratio_range}')
+                f'area_ratio_range={self.area_ratio_range}, '
+                f'center_suppress={self.center_suppress}')
 
 
 __all__ = ['HeatMapProposer', 'normalized_heat', 'connected_region',
