@@ -12,16 +12,19 @@ model = dict(
     backbone=dict(depth=18),
     neck=dict(in_channels=(64, 128, 256, 512), hid_channels=512))
 global_pipeline = _base_.color_augs + _base_.flip_pack
-local_pipeline = _base_.color_augs + [dict(type='PackViewInputs')]
+# pixel augmentations per patch inside JigsawPatches (as the paper config)
+local_pipeline = [dict(type='PackViewInputs')]
 train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='RandomCropViews', view_names=('view1', 'view2'), size=64,
              crop_scale=(0.2, 1.0)),
         dict(type='JigsawPatches', view_name='local1', crop_size=63,
-             crop_scale=(0.6, 1.0), grid=3, patch_size=16),
+             crop_scale=(0.6, 1.0), grid=3, patch_size=16,
+             patch_pipeline=_base_.color_augs),
         dict(type='JigsawPatches', view_name='local2', crop_size=63,
-             crop_scale=(0.6, 1.0), grid=3, patch_size=16),
+             crop_scale=(0.6, 1.0), grid=3, patch_size=16,
+             patch_pipeline=_base_.color_augs),
         dict(type='PackViews', pipelines=dict(
             view1=global_pipeline, view2=global_pipeline,
             local1=local_pipeline, local2=local_pipeline)),

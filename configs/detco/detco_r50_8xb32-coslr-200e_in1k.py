@@ -8,17 +8,22 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 global_pipeline = _base_.color_augs + _base_.flip_pack
-# no RandomFlip on a tile: JigsawPatches flips each patch itself
-local_pipeline = _base_.color_augs + [dict(type='PackViewInputs')]
+# each patch is its own view (DetCo / PIRL): JigsawPatches augments (and
+# flips) every patch alone; the tile itself gets no augmentation and no
+# RandomFlip. Our former reading, one jitter for the whole tile, is
+# patch_pipeline=None with color_augs in local_pipeline.
+local_pipeline = [dict(type='PackViewInputs')]
 train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='RandomCropViews', view_names=('view1', 'view2'), size=224,
              crop_scale=(0.2, 1.0)),
         dict(type='JigsawPatches', view_name='local1', crop_size=255,
-             crop_scale=(0.6, 1.0), grid=3, patch_size=64),
+             crop_scale=(0.6, 1.0), grid=3, patch_size=64,
+             patch_pipeline=_base_.color_augs),
         dict(type='JigsawPatches', view_name='local2', crop_size=255,
-             crop_scale=(0.6, 1.0), grid=3, patch_size=64),
+             crop_scale=(0.6, 1.0), grid=3, patch_size=64,
+             patch_pipeline=_base_.color_augs),
         dict(type='PackViews', pipelines=dict(
             view1=global_pipeline, view2=global_pipeline,
             local1=local_pipeline, local2=local_pipeline)),

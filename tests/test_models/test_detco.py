@@ -1,5 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 import copy
+import os.path as osp
 
 import pytest
 import torch
@@ -93,3 +94,22 @@ def test_each_loss_responds_to_its_own_inputs():
     assert changed('view2') == {'gg', 'lg'}
     assert changed('local1') == {'ll', 'lg'}
     assert changed('view1') == {'gg'}
+
+
+def test_configs_augment_each_patch():
+    """DetCo's configs put the pixel augmentations in JigsawPatches'
+    patch_pipeline (per patch), none on the tile."""
+    from mmengine.config import Config
+    root = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'detco')
+    for name in ('detco_r50_8xb32-coslr-200e_in1k.py',
+                 'detco_r18_1xb32-60it_toy.py'):
+        cfg = Config.fromfile(osp.join(root, name))
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        jigsaws = [t for t in pipeline if t['type'] == 'JigsawPatches']
+        assert len(jigsaws) == 2
+        for t in jigsaws:
+            assert [a['type'] for a in t['patch_pipeline']] == [
+                'ColorJitter', 'RandomGrayscale', 'GaussianBlur']
+        packs = pipeline[-1]['pipelines']
+        for view in ('local1', 'local2'):
+            assert [a['type'] for a in packs[view]] == ['PackViewInputs']

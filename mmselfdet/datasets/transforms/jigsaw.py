@@ -13,29 +13,35 @@ A DetCo pipeline (two global views + the local view)::
     dict(type='LoadImageFromFile'),
     dict(type='RandomCropViews', view_names=('view1', 'view2'), size=224,
          crop_scale=(0.2, 1.0)),
-    dict(type='JigsawPatches', view_name='local'),
+    dict(type='JigsawPatches', view_name='local',
+         patch_pipeline=[...pixel augs...]),
     dict(type='PackViews', pipelines=dict(
         view1=[...pixel augs, dict(type='RandomFlip', prob=0.5),
                dict(type='PackViewInputs')],
         view2=[...same...],
-        local=[...pixel augs only, dict(type='PackViewInputs')])),
+        local=[dict(type='PackViewInputs')])),
+
+Each patch is its own view, as in DetCo and PIRL: ``patch_pipeline`` (pixel
+transforms only) runs on every patch separately, after its crop and flip,
+so the 9 patches of a tile get independent colour jitter / grayscale / blur
+draws and no blur crosses a patch border. Without ``patch_pipeline`` the
+pixel augmentations can go into the local view pipeline instead, which
+acts on the whole tile (one draw for all 9 patches: our former reading,
+kept as a switch).
 
 The local view pipeline must contain **no geometric transform**, RandomFlip
 included: flipping the tile would move patch ``k`` into the slot of its
 mirror and the model would see the patches in the wrong order. Patches are
 flipped individually inside :class:`JigsawPatches` (``flip_patches``), as
-DetCo flips each patch. Pixel augmentations of the local pipeline act on
-the whole tile, so all 9 patches of one image share the same colour jitter /
-grayscale decision, and a Gaussian blur mixes a few pixels across patch
-borders; DetCo's per-patch augmentation is not reproduced **[ours]**.
-The data preprocessor must not pad the tile (``pad_size_divisor`` dividing
-``grid * patch_size``, e.g. 32 for 192) or ``split_jigsaw`` must be given
-``patch_size`` so that it ignores the padding.
+DetCo flips each patch. The data preprocessor must not pad the tile
+(``pad_size_divisor`` dividing ``grid * patch_size``, e.g. 32 for 192) or
+``split_jigsaw`` must be given ``patch_size`` so that it ignores the
+padding.
 """
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, Compose
 from mmcv.transforms.utils import cache_randomness
 
 from mmselfdet.registry import TRANSFORMS
@@ -56,8 +62,9 @@ class JigsawPatches(BaseTransform):
     ``crop_size // grid`` pixels (85 for 255 / 3; leftover border pixels
     are unused), one ``patch_size`` square at a uniform position inside each
     cell, each mirrored horizontally with probability 0.5 when
-    ``flip_patches``. Patch ``k = row * grid + col`` is placed at
-    ``(col * patch_size, row * patch_size)`` of the tile.
+    ``flip_patches``, then passed alone through ``patch_pipeline`` (pixel
+    augmentations, independent draws per patch). Patch ``k = row * grid +
+    col`` is placed at ``(col * patch_size, row * patch_size)`` of the tile.
 
     The view ``results['views'][view_name]`` holds (the views dict is
     created, or extended when a view maker such as
@@ -111,6 +118,9 @@ class JigsawPatches(BaseTransform):
             Defaults to 10.
         interpolation (str): ``mmcv.imresize`` method. Defaults to
             'bilinear'.
+        patch_pipeline (Sequence[dict], optional): Pixel transforms run on
+            each patch alone (``img`` in, an image of the same shape out);
+            None: the patches are not augmented here. Defaults to None.
     """
 
     def __init__(self,
@@ -122,7 +132,8 @@ class JigsawPatches(BaseTransform):
                  flip_patches: bool = True,
                  ratio: Sequence[float] = (3.0 / 4.0, 4.0 / 3.0),
                  max_attempts: int = 10,
-                 interpolation: str = 'bilinear') -> None:
+                 interpolation: str = 'bilinear',
+                 patch_pipeline: Optional[Sequence[dict]] = None) -> None:
         super().__init__()
         crop_size, grid, patch_size = int(crop_size), int(grid), int(patch_size)
         if grid < 1:
@@ -140,6 +151,24 @@ class JigsawPatches(BaseTransform):
         self._sampler = RandomResizedCropWithBoxes(
             scale=crop_size, crop_scale=crop_scale, ratio=ratio,
             max_attempts=max_attempts, interpolation=interpolation)
+        self.patch_pipeline: Optional[List[dict]] = (
+            None if patch_pipeline is None else list(patch_pipeline))
+        self._patch_aug = (None if patch_pipeline is None else
+                           Compose([TRANSFORMS.build(t) if isinstance(t, dict)
+                                    else t for t in patch_pipeline]))
+
+    def _augment(self, patch: np.ndarray) -> np.ndarray:
+        """``patch_pipeline`` on one patch; its shape must not change."""
+        size = patch.shape[:2]
+        out = self._patch_aug(dict(img=np.ascontiguousarray(patch),
+                                   img_shape=size, ori_shape=size))
+        if out is None or out['img'].shape != patch.shape:
+            raise ValueError(
+                'JigsawPatches: patch_pipeline must keep each patch as it is '
+                f'shaped ({patch.shape}), got '
+                f'{None if out is None else out["img"].shape}; put only pixel '
+                'transforms there')
+        return out['img']
 
     @cache_randomness
     def _sample_layout(
@@ -183,8 +212,10 @@ class JigsawPatches(BaseTransform):
         for k, ((x, y), flip) in enumerate(zip(offsets, flips)):
             row, col = divmod(k, g)
             patch = crop_img[y:y + p, x:x + p]
-            tile[row * p:(row + 1) * p, col * p:(col + 1) * p] = \
-                patch[:, ::-1] if flip else patch
+            patch = patch[:, ::-1] if flip else patch
+            if self._patch_aug is not None:
+                patch = self._augment(patch)
+            tile[row * p:(row + 1) * p, col * p:(col + 1) * p] = patch
             boxes[k] = (col * p, row * p, (col + 1) * p, (row + 1) * p)
         view = make_view(results, tile, crop['homography_matrix'], boxes=boxes)
         # per patch: crop frame -> tile slot (translate, or mirror inside
@@ -214,4 +245,5 @@ class JigsawPatches(BaseTransform):
                 f'flip_patches={self.flip_patches}, '
                 f'ratio={s.ratio}, '
                 f'max_attempts={s.max_attempts}, '
-                f'interpolation={s.interpolation!r})')
+                f'interpolation={s.interpolation!r}, '
+                f'patch_pipeline={self.patch_pipeline})')

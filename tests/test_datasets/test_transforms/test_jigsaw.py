@@ -149,3 +149,60 @@ def test_split_and_merge_jigsaw():
     merged = merge_jigsaw(feats, grid=g)
     assert merged.shape == (n, 9 * 3)
     assert merged[1, 3 * 4].item() == 104  # image 1, patch 4, channel 0
+
+
+BRIGHTNESS = dict(type='ColorJitter', brightness=0.4, contrast=0, saturation=0,
+                  hue=0, prob=1.0)
+
+
+def _gradient_tile(**kwargs):
+    ys, xs = np.mgrid[0:255, 0:255]
+    img = np.dstack([40 + xs // 3, 40 + ys // 3, np.full_like(xs, 120)])
+    return _identity_crop(**kwargs)(dict(img=img.astype(np.uint8)))[
+        'views']['local']['img'].astype(float)
+
+
+def test_each_patch_gets_its_own_augmentation():
+    """patch_pipeline draws per patch: with a brightness-only jitter every
+    patch is the un-augmented patch times its own factor (one factor per
+    patch, 9 different ones); the layout is drawn before the jitter, so the
+    same seed gives the same patches."""
+    np.random.seed(7)
+    plain = _gradient_tile()
+    np.random.seed(7)
+    tile = _gradient_tile(patch_pipeline=[BRIGHTNESS])
+    factors = []
+    for k in range(9):
+        r, c = divmod(k, 3)
+        cell = np.s_[64 * r:64 * r + 64, 64 * c:64 * c + 64]
+        factor = tile[cell].mean() / plain[cell].mean()
+        assert 0.6 - 0.01 <= factor <= 1.4 + 0.01
+        # one factor for the whole patch (uint8 rounding: +-1)
+        assert np.abs(tile[cell] - np.clip(plain[cell] * factor, 0, 255)
+                      ).max() <= 1.5
+        factors.append(factor)
+    assert len({round(f, 3) for f in factors}) == 9
+
+
+def test_tile_augmentation_switch_shares_one_draw():
+    """Without patch_pipeline, a jitter in the local view pipeline acts on
+    the whole tile: one factor for all 9 patches (our former reading)."""
+    np.random.seed(7)
+    plain = _gradient_tile()
+    ys, xs = np.mgrid[0:255, 0:255]
+    img = np.dstack([40 + xs // 3, 40 + ys // 3, np.full_like(xs, 120)])
+    np.random.seed(7)
+    out = Compose([
+        dict(type='JigsawPatches', crop_scale=(1.0, 1.0), ratio=(1.0, 1.0)),
+        dict(type='PackViews', pipelines=dict(local=[BRIGHTNESS, PACK])),
+    ])(dict(img=img.astype(np.uint8)))
+    tile = out['inputs']['local'].permute(1, 2, 0).numpy().astype(float)
+    factor = tile.mean() / plain.mean()
+    assert np.abs(tile - np.clip(plain * factor, 0, 255)).max() <= 1.5
+
+
+def test_patch_pipeline_must_keep_the_patch_shape():
+    t = _identity_crop(patch_pipeline=[dict(type='Resize', scale=(32, 32))])
+    with pytest.raises(ValueError, match='pixel transforms'):
+        t(dict(img=np.zeros((255, 255, 3), np.uint8)))
+    assert 'ColorJitter' in repr(_identity_crop(patch_pipeline=[BRIGHTNESS]))
