@@ -211,7 +211,10 @@ def e2e_cfg(**kw):
                              thresholds=(0.3, 0.6), threshold_mode='absolute',
                              suppress='region', aspect_range=None),
                heat_stage=1,
-               extra_crops=dict(num_crops=2, size=32, scale=(1.0, 1.5)))
+               # the test views have no un-augmented 'raw' view: crops
+               # are resampled from V1
+               extra_crops=dict(num_crops=2, size=32, scale=(1.0, 1.5),
+                                source='v1'))
     cfg.update(kw)
     return cfg
 
