@@ -1,6 +1,6 @@
 # DetCo on the built-in toy set (CPU): ResNet-18, 64 px global crops,
-# jigsaw tiles of 3x3 x 16 px patches from 63 px crops, MLPs 512-128,
-# K=256 per queue, m=0.99, 60 steps.
+# jigsaw tiles of 3x3 x 16 px patches from 63 px crops, global MLPs
+# 512-128, local MLPs 9*C -> C -> 128, K=256 per queue, m=0.99, 60 steps.
 _base_ = [
     '../_base_/models/detco_r50.py',
     '../_base_/datasets/toy_views.py',
@@ -10,7 +10,8 @@ model = dict(
     queue_len=256,
     momentum=0.01,
     backbone=dict(depth=18),
-    neck=dict(in_channels=(64, 128, 256, 512), hid_channels=512))
+    neck=dict(in_channels=(64, 128, 256, 512), hid_channels=512,
+              local_hid_channels='stage'))
 global_pipeline = _base_.color_augs + _base_.flip_pack
 # pixel augmentations per patch inside JigsawPatches (as the paper config)
 local_pipeline = [dict(type='PackViewInputs')]

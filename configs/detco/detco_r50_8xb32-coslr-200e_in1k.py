@@ -7,6 +7,9 @@ _base_ = [
     '../_base_/schedules/sgd_coslr-200e.py',
     '../_base_/default_runtime.py',
 ]
+# local MLPs 9*C -> C -> 128 (the stage's own width), global MLPs
+# C -> 2048 -> 128 (configs/detco/README.md)
+model = dict(neck=dict(hid_channels=2048, local_hid_channels='stage'))
 global_pipeline = _base_.color_augs + _base_.flip_pack
 # each patch is its own view (DetCo / PIRL): JigsawPatches augments (and
 # flips) every patch alone; the tile itself gets no augmentation and no

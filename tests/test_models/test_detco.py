@@ -113,3 +113,44 @@ def test_configs_augment_each_patch():
         packs = pipeline[-1]['pipelines']
         for view in ('local1', 'local2'):
             assert [a['type'] for a in packs[view]] == ['PackViewInputs']
+
+
+def _linear_dims(mlp):
+    return [(m.in_features, m.out_features) for m in mlp.modules()
+            if isinstance(m, torch.nn.Linear)]
+
+
+def test_local_mlp_hidden_width_is_the_stage_width():
+    """Default: local MLP 9*C -> C -> D per stage, global C -> hid -> D;
+    hid_channels / local_hid_channels switch either to one width."""
+    stages = (64, 128, 256, 512)
+    neck = MODELS.build(dict(type='MultiStageProjector', in_channels=stages,
+                             hid_channels=32, out_channels=8))
+    for c, glob, loc in zip(stages, neck.global_mlps, neck.local_mlps):
+        assert _linear_dims(glob) == [(c, 32), (32, 8)]
+        assert _linear_dims(loc) == [(9 * c, c), (c, 8)]
+    same = MODELS.build(dict(type='MultiStageProjector', in_channels=stages,
+                             hid_channels=32, out_channels=8,
+                             local_hid_channels=None))
+    assert [_linear_dims(m)[0][1] for m in same.local_mlps] == [32] * 4
+    per = MODELS.build(dict(type='MultiStageProjector', in_channels=stages,
+                            hid_channels='stage', out_channels=8,
+                            local_hid_channels=(4, 5, 6, 7)))
+    assert [_linear_dims(m)[0][1] for m in per.global_mlps] == list(stages)
+    assert [_linear_dims(m)[0][1] for m in per.local_mlps] == [4, 5, 6, 7]
+    with pytest.raises(ValueError, match='local_hid_channels'):
+        MODELS.build(dict(type='MultiStageProjector', in_channels=stages,
+                          local_hid_channels=(4, 5)))
+
+
+def test_paper_config_projector_widths():
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', '..',
+                                   'configs', 'detco',
+                                   'detco_r50_8xb32-coslr-200e_in1k.py'))
+    neck = MODELS.build(cfg.model.neck)
+    stages = (256, 512, 1024, 2048)
+    assert [_linear_dims(m) for m in neck.local_mlps] == [
+        [(9 * c, c), (c, 128)] for c in stages]
+    assert [_linear_dims(m) for m in neck.global_mlps] == [
+        [(c, 2048), (2048, 128)] for c in stages]
