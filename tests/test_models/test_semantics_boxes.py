@@ -202,7 +202,7 @@ class SoCoSpec:
         self.e2e = e2e
         self.cfg = tiny_soco() if not e2e else e2e_cfg(
             jitter=dict(prob=1.0, ratio=0.1),
-            extra_crops=dict(num_crops=1, size=CROP_SIZE,
+            extra_crops=dict(num_crops=1, size=CROP_SIZE, source='v1',
                              scale=(CROP_SCALE, CROP_SCALE), flip_prob=1.0))
 
     def build(self):

@@ -266,7 +266,7 @@ def test_every_method_without_preparation_reads_the_images(imgs, tmp_path):
     MultiImageMixDataset too) that yields the method's views."""
     from mmselfdet.registry import DATASETS
     views = dict(mocov2={'view1', 'view2'}, byol={'view1', 'view2'},
-                 insloc={'query', 'key'}, soco_e2e={'v1', 'v2', 'v3'},
+                 insloc={'query', 'key'}, soco_e2e={'v1', 'v2', 'v3', 'raw'},
                  detco={'view1', 'view2', 'local1', 'local2'})
     files = sorted(osp.join(imgs, 'a', n)
                    for n in os.listdir(osp.join(imgs, 'a')))
