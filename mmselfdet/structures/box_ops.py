@@ -236,13 +236,14 @@ def _candidate_mask(ious: torch.Tensor, iou_thr: float, fallback: str,
 
 def _grouped_nms(boxes: torch.Tensor, scores: torch.Tensor,
                  groups: torch.Tensor, thr: float,
-                 per_call: int = 64) -> torch.Tensor:
+                 per_call: int = 16) -> torch.Tensor:
     """Which boxes survive NMS(``thr``) within their group, (P,) bool.
 
     mmcv's ``nms`` (IoU strictly above ``thr`` suppresses, no +1) over
     ``per_call`` groups at a time, each group shifted to its own region as
     mmdet's ``batched_nms`` does (but from the smallest coordinate, so that
-    negative coordinates cannot make groups overlap).
+    negative coordinates cannot make groups overlap). In float32 the shift
+    costs about 1e-3 px at 16 groups of a 256 px image.
     """
     keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
     if len(boxes) == 0:
