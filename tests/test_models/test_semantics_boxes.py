@@ -74,8 +74,9 @@ class InsLocSpec:
     def __init__(self, c4: bool):
         self.strides = (16, ) if c4 else FPN_STRIDES
         self.out_size = 8 if c4 else 7
-        self.jitter_levels = () if c4 else (3, )  # as the configs
-        self.cfg = dict(tiny_insloc(c4=c4), queue_len=self.queue_len)
+        self.jitter_levels = (0, ) if c4 else (3, )  # as the configs
+        self.cfg = dict(tiny_insloc(c4=c4), queue_len=self.queue_len,
+                        jitter_levels=self.jitter_levels)
 
     def build(self):
         model = build(self.cfg, 'momentum_encoder')
@@ -152,8 +153,6 @@ class InsLocSpec:
                 box, jit = exp.boxes['query'][i][0], rec.jit[i].tolist()
                 assert box_iou(box, jit) > 0.5
                 assert not np.allclose(box, jit, atol=0.5)
-                assert all(box_iou(exp.boxes['query'][j][0], jit) < 0.5
-                           for j in range(N) if j != i)
 
     def check_loss(self, model, data, rec, exp):
         for lvl in range(len(self.strides)):

@@ -7,8 +7,11 @@ model = dict(
     feat_dim=128,
     momentum=0.001,
     jitter_levels=(3, ),
+    # the official AnchorAugHead rule (configs/insloc/README.md)
     jitter_cfg=dict(stride=16, sizes=(32, 64, 128, 256),
-                    ratios=(0.5, 1.0, 2.0), iou_thr=0.5),
+                    ratios=(0.5, 0.75, 1.0, 1.5, 2.0), iou_thr=0.5,
+                    center_offset=0.0, nms_thr=0.7, clip_anchors=False,
+                    fallback='top_iou', fallback_topk=4000),
     views=('query', 'key'),
     data_preprocessor=dict(
         type='MultiViewDataPreprocessor',
