@@ -14,7 +14,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
@@ -25,11 +24,22 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world)
+    # mmselfdet (and with it torch.distributed.nn, whose functions take
+    # group=WORLD as a default argument) is imported before the group
+    # exists: imported after, those defaults keep the group alive past
+    # destroy_process_group and its gloo threads outlive the interpreter
+    # (this test, with that order, once died with SIGABRT: "terminate
+    # called without an active exception")
+    from mmselfdet.engine.dist import (_live_gloo_threads, finish_launch,
+                                       init_cpu_dist_if_needed)
+    from mmselfdet.models.utils import (FeatureQueue, batch_shuffle,
+                                        batch_unshuffle)
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
+                      RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    assert init_cpu_dist_if_needed('pytorch', backend='gloo')
+    succeeded = False
     try:
-        from mmselfdet.models.utils import (FeatureQueue, batch_shuffle,
-                                            batch_unshuffle)
         q = FeatureQueue(length=16, feat_dim=2)
         keys = torch.full((3, 2), float(rank + 1))  # rank 0 -> 1s, 1 -> 2s
         q.enqueue(keys)
@@ -37,11 +47,13 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         x = torch.arange(4, dtype=torch.float).view(4, 1) + 10 * rank
         shuffled, idx = batch_shuffle(x)
         back = batch_unshuffle(shuffled, idx)
-        torch.save(dict(buffer=q.buffer.clone(), ptr=q.ptr.clone(),
-                        shuffled=shuffled, back=back, x=x),
-                   os.path.join(out_dir, f'rank{rank}.pth'))
+        result = dict(buffer=q.buffer.clone(), ptr=q.ptr.clone(),
+                      shuffled=shuffled, back=back, x=x)
+        succeeded = True
     finally:
-        dist.destroy_process_group()
+        finish_launch(succeeded)
+    result['gloo_threads_left'] = _live_gloo_threads()
+    torch.save(result, os.path.join(out_dir, f'rank{rank}.pth'))
 
 
 def test_queue_gathers_keys_from_both_ranks(tmp_path):
@@ -49,6 +61,8 @@ def test_queue_gathers_keys_from_both_ranks(tmp_path):
     mp.spawn(_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
     r0 = torch.load(tmp_path / 'rank0.pth')
     r1 = torch.load(tmp_path / 'rank1.pth')
+    # the group really was freed: no gloo thread outlives the teardown
+    assert r0['gloo_threads_left'] == r1['gloo_threads_left'] == []
     for r in (r0, r1):
         assert int(r['ptr'][0]) == 6  # 3 keys x 2 ranks
         head = r['buffer'][0, :6]
