@@ -128,8 +128,10 @@ def finish_launch(succeeded: bool = True) -> None:
         warnings.warn(
             f'{len(left)} gloo threads ({", ".join(sorted(left))}) are still '
             'alive after destroy_process_group: something still holds the '
-            'process group (a Runner or model kept after the run?); the '
-            'process may abort at exit')
+            'process group (a Runner or model kept after the run, or '
+            'torch.distributed.nn imported after init_process_group, whose '
+            'group=WORLD default arguments keep it); the process may abort '
+            'at exit (docs/reliability.md, Distributed)')
 
 
 def run_launched(build_runner: Callable[[], Any],

@@ -185,3 +185,13 @@ def test_a_failing_destroy_does_not_hide_the_runs_error(fake_dist,
     with pytest.raises(RuntimeError, match='injected failure'):
         with pytest.warns(UserWarning, match='connection closed by peer'):
             launch.run_launched(lambda: _FakeRunner(fake_dist, fail=True))
+
+
+def test_a_surviving_gloo_thread_is_reported(fake_dist, monkeypatch):
+    """The toy 2-process tests look for this warning in each run."""
+    from mmselfdet.engine import dist as launch
+    monkeypatch.setattr(launch, '_live_gloo_threads',
+                        lambda: ['gloo_tcp_loop', 'pt_gloo_runloop'])
+    with pytest.warns(UserWarning, match='2 gloo threads .* are still alive '
+                      'after destroy_process_group'):
+        launch.run_launched(lambda: _FakeRunner(fake_dist, fail=False))
