@@ -10,13 +10,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK=upstream
-if [ "${1:-}" = "--stack" ]; then
-  STACK="${2:?--stack needs upstream or onedl}"
-  shift 2
-elif [ "${1:-}" != "${1#--stack=}" ]; then
-  STACK="${1#--stack=}"
-  shift
-fi
+case "${1:-}" in
+  --stack) STACK="${2:?--stack needs upstream or onedl}"; shift 2 ;;
+  --stack=*) STACK="${1#--stack=}"; shift ;;
+esac
 case "$STACK" in
   upstream) VENV="${MMSELFDET_VENV:-$ROOT/.venv}" ;;
   onedl) VENV="${MMSELFDET_VENV:-$ROOT/.venv-onedl}" ;;
