@@ -97,8 +97,11 @@ def test_sigkill_during_checkpoint_write(tmp_path, backend):
     proc = subprocess.Popen([sys.executable, '-c', WRITER, path, backend],
                             stdout=subprocess.PIPE, env=env())
     lines = []
-    while not lines or lines[-1] not in (b'mid-write', b''):
-        lines.append(proc.stdout.readline().strip())
+    while True:  # until the handshake or EOF (a blank line is not EOF)
+        line = proc.stdout.readline()
+        lines.append(line.strip())
+        if not line or lines[-1] == b'mid-write':
+            break
     assert lines[-1] == b'mid-write', lines
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
