@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ..utils import REPO, tiny_moco_config, write_random_images
+from ..test_reliability.helpers import free_port
 
 
 def _run(cmd, **kw):
@@ -84,7 +85,7 @@ def test_dist_train_sh_two_cpu_processes(tmp_path):
     img_dir = write_random_images(str(tmp_path / 'imgs'), n=16)
     cfg = tiny_moco_config(img_dir, str(tmp_path / 'work'), max_iters=2,
                            ckpt_interval=2, batch_size=2, queue_len=32)
-    env_port = str(29500 + os.getpid() % 1000)
+    env_port = str(free_port())  # a free port, not one derived from the pid
     res = subprocess.run(
         ['bash', 'tools/dist_train.sh', cfg, '2'], cwd=REPO,
         capture_output=True, text=True,
