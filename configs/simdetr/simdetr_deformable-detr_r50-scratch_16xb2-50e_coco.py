@@ -22,6 +22,7 @@ stage_a_args = [
 ]
 stage_b_args = [
     'data/coco/simdetr/scratch/proposals.json', '--num-classes', '256',
+    '--max-per-img', '30',  # round-0 labels: best 30 boxes (DETReg)
     '--out', 'data/coco/simdetr/scratch/pseudo_labels_k256.json'
 ]
 

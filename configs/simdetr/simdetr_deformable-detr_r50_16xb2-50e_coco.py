@@ -7,7 +7,10 @@
 #       --img-root data/coco/train2017 --checkpoint $BACKBONE --arch resnet50 \
 #       --out data/coco/simdetr/proposals.json
 #   python tools/detr_pretrain/cluster_pseudo_labels.py data/coco/simdetr/proposals.json \
-#       --num-classes 256 --out data/coco/simdetr/pseudo_labels_k256.json
+#       --num-classes 256 --max-per-img 30 \
+#       --out data/coco/simdetr/pseudo_labels_k256.json
+# (--max-per-img: round-0 labels are the best 30 boxes per image, DETReg's
+# top 30; 0 keeps every stage-A box)
 # Backbone: `backbone_checkpoint` (an mmselfdet export or any checkpoint
 # with `backbone.*` keys, e.g. MoCo v2 / SwAV R50). Switches: see
 # configs/simdetr/README.md.

@@ -72,7 +72,7 @@ def pseudo_labels_from_proposals(proposal_json: str,
                                  out: str,
                                  num_classes: int = 256,
                                  seed: int = 0,
-                                 max_per_img: Optional[int] = None,
+                                 max_per_img: Optional[int] = 30,
                                  batch_size: int = 4096,
                                  normalize: bool = True) -> Dict[str, Any]:
     """Stage B: cluster all box features and write the COCO json.
@@ -82,8 +82,10 @@ def pseudo_labels_from_proposals(proposal_json: str,
         out (str): COCO json to write.
         num_classes (int): K. Defaults to 256.
         seed (int): k-means seed. Defaults to 0.
-        max_per_img (int, optional): Keep the best boxes of an image only
-            (all boxes are clustered). Defaults to None (all).
+        max_per_img (int, optional): Round-0 labels are the best this many
+            boxes of an image by stage-A score (all boxes are clustered).
+            Defaults to 30, DETReg's top-30 targets; None or 0 keeps every
+            stage-A box (the setting before session 7).
         batch_size (int): MiniBatchKMeans batch. Defaults to 4096.
         normalize (bool): Cosine geometry. Defaults to True.
 
@@ -91,6 +93,9 @@ def pseudo_labels_from_proposals(proposal_json: str,
         dict: Counts (images, annotations, images_without_boxes) and the
         size of the largest / smallest used cluster.
     """
+    if max_per_img is not None and max_per_img < 0:
+        raise ValueError(f'max_per_img must be >= 0 or None, got '
+                         f'{max_per_img}')
     obj, feats = load_feature_proposals(proposal_json)
     if len(feats) == 0:
         raise ValueError(f'"{proposal_json}" holds no proposal to cluster')

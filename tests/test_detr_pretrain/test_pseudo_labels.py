@@ -175,3 +175,36 @@ def test_write_round_reclusters_every_box_into_one_label_space(tmp_path):
     with pytest.raises(ValueError, match=r'image id\(s\) \[3\]'):
         write_round(path, images, preds, cluster_class_names(4), 1,
                     feats=feats)
+
+
+def test_round0_keeps_the_best_30_boxes_per_image_by_default(tmp_path):
+    """Round-0 labels are the best N = 30 stage-A boxes of an image by
+    score (DETReg's top 30), not all of them; --max-per-img 0 keeps all."""
+    rng = np.random.default_rng(0)
+    n = 40
+    scores = rng.permutation(n) / n  # distinct, shuffled
+    boxes = np.stack([np.arange(n), np.zeros(n), np.arange(n) + 10,
+                      np.full(n, 10)], 1).astype(np.float64)
+    d = str(tmp_path / 'p.shards')
+    write_shard(d, 0, [dict(id=1, file_name='1.jpg', width=64, height=64)],
+                [dict(bboxes=boxes, scores=scores,
+                      feats=rng.standard_normal((n, 4)).astype(np.float32))])
+    props = str(tmp_path / 'p.json')
+    merge_shards(d, props, info=dict(algorithm='test'))
+    coco = str(tmp_path / 'pseudo.json')
+    pseudo_labels_from_proposals(props, coco, num_classes=2)
+    anns = json.load(open(coco))['annotations']
+    best = np.argsort(-scores, kind='stable')[:30]
+    assert sorted(a['bbox'][0] for a in anns) == sorted(boxes[best, 0])
+    # the tool's default is the same N, 0 switches the cap off
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_cluster_tool', osp.join(osp.dirname(__file__), '..', '..', 'tools',
+                                  'detr_pretrain', 'cluster_pseudo_labels.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main([props, '--num-classes', '2', '--out', coco])
+    assert len(json.load(open(coco))['annotations']) == 30
+    tool.main([props, '--num-classes', '2', '--out', coco,
+               '--max-per-img', '0'])
+    assert len(json.load(open(coco))['annotations']) == n

@@ -23,8 +23,10 @@ def parse_args(argv=None):
     p.add_argument('--num-classes', type=int, default=256,
                    help='K, the number of pseudo-classes (default 256)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--max-per-img', type=int,
-                   help='keep only the best boxes of an image')
+    p.add_argument('--max-per-img', type=int, default=30,
+                   help='round-0 labels: the best N boxes of an image by '
+                   'stage-A score (default 30, as DETReg; 0 keeps all; '
+                   'every box is clustered either way)')
     p.add_argument('--batch-size', type=int, default=4096,
                    help='MiniBatchKMeans batch size')
     p.add_argument('--no-normalize', action='store_true',
@@ -37,7 +39,7 @@ def main(argv=None):
     from mmselfdet.detr_pretrain import pseudo_labels_from_proposals
     stats = pseudo_labels_from_proposals(
         args.proposals, args.out, num_classes=args.num_classes,
-        seed=args.seed, max_per_img=args.max_per_img,
+        seed=args.seed, max_per_img=args.max_per_img or None,
         batch_size=args.batch_size, normalize=not args.no_normalize)
     print(f'wrote {args.out}: {stats}', flush=True)
     return stats
