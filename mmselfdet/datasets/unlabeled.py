@@ -1,27 +1,19 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Images without labels: a folder, a list file, or a COCO json."""
-import json
-import os
+import logging
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from mmselfdet.registry import DATASETS
+from mmselfdet.utils.image_list import (IMG_SUFFIXES, list_image_infos,
+                                        relative_image_name)
 
-from .proposals import (
-    FILTER_ARGS,
-    FILTER_KEYS,
-    filter_proposals,
-    image_size_from_header,
-    load_proposal_file,
-    relative_image_name,
-)
+from .proposals.attach import MISSING_PROPOSAL_POLICIES, attach_proposals
+from .proposals.filters import FILTER_ARGS
 
-IMG_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
-MISSING_PROPOSAL_POLICIES = ('whole_image', 'error', 'skip')
 BAD_IMAGE_POLICIES = ('skip', 'fail')
 
 
@@ -74,16 +66,18 @@ class UnlabeledDataset(BaseDataset):
     ``tools/generate_proposals.py`` lists every image it processed, even
     with no proposal), the error says how many images are missing.
 
-    **Bad image files.** ``bad_images`` is the policy for files that cannot
-    be read or decoded (corrupt, truncated, empty, not an image):
-    ``'skip'`` (default) draws another image instead and counts the file
-    (:class:`~mmselfdet.engine.BadImageSummaryHook` lists them at the end of
-    each epoch), ``'fail'`` raises naming the file. The pipeline's
-    top-level ``LoadImageFromFile`` (color, cv2) is replaced by the
-    equivalent :class:`~mmselfdet.datasets.transforms.LoadImageRobust` with
-    that policy (same pixels for 8-bit color and gray images, plus 16-bit,
-    alpha and truncation handling); a ``LoadImageRobust`` written in the
-    pipeline keeps its own ``on_error``.
+    **Bad image files.** Name the loader in the config:
+    ``dict(type='LoadImageRobust', on_error='skip')`` (the base dataset
+    configs do; ``'skip'`` draws another image instead and counts the file,
+    :class:`~mmselfdet.engine.BadImageSummaryHook` lists them at the end of
+    each epoch; ``'fail'`` raises naming the file). ``bad_images``, when
+    given, is the policy that loader must have: a top-level
+    ``LoadImageRobust`` with another ``on_error`` is refused at start-up.
+    Deprecated: a top-level plain ``LoadImageFromFile`` (color, cv2) is still
+    replaced by the equivalent ``LoadImageRobust(on_error=bad_images or
+    'skip')`` (same pixels for 8-bit color and gray images, plus 16-bit,
+    alpha and truncation handling), with a WARNING naming the config change;
+    this replacement will be removed.
 
     Args:
         ann_file (str): See above. Defaults to ''.
@@ -103,8 +97,9 @@ class UnlabeledDataset(BaseDataset):
             ``'skip'``, see above. Defaults to 'whole_image'.
         max_absent_ratio (float): Largest fraction of the images that may be
             absent from the proposal file. Defaults to 0.5.
-        bad_images (str): ``'skip'`` or ``'fail'``, see above. Defaults to
-            'skip'.
+        bad_images (str, optional): ``'skip'`` or ``'fail'``, see above.
+            Defaults to None (the loader's own policy; ``'skip'`` for a
+            replaced ``LoadImageFromFile``).
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
 
     Attributes:
@@ -126,7 +121,7 @@ class UnlabeledDataset(BaseDataset):
                  proposal_filter: Optional[dict] = None,
                  missing_proposals: str = 'whole_image',
                  max_absent_ratio: float = 0.5,
-                 bad_images: str = 'skip',
+                 bad_images: Optional[str] = None,
                  **kwargs) -> None:
         self.img_suffixes = tuple(s.lower() for s in img_suffixes)
         self.keep_boxes = keep_boxes
@@ -142,7 +137,7 @@ class UnlabeledDataset(BaseDataset):
                     f'UnlabeledDataset: unknown proposal_filter key(s) '
                     f'{unknown}; filter_proposals takes {list(FILTER_ARGS)}')
             proposal_filter = dict(proposal_filter)
-        if bad_images not in BAD_IMAGE_POLICIES:
+        if bad_images is not None and bad_images not in BAD_IMAGE_POLICIES:
             raise ValueError(
                 f'UnlabeledDataset: bad_images must be one of '
                 f'{BAD_IMAGE_POLICIES}, got {bad_images!r}')
@@ -156,54 +151,52 @@ class UnlabeledDataset(BaseDataset):
         self.image_root = ''
         super().__init__(ann_file=ann_file, data_root=data_root,
                          data_prefix=data_prefix, **kwargs)
-        self._use_robust_loading()
+        self._check_image_loader()
 
-    def _use_robust_loading(self) -> None:
-        """Replace a top-level ``LoadImageFromFile`` by ``LoadImageRobust``
-        with the ``bad_images`` policy (see the class doc)."""
+    def _check_image_loader(self) -> None:
+        """Check the pipeline's top-level image loader against
+        ``bad_images``; replace a plain ``LoadImageFromFile`` (deprecated,
+        see the class doc)."""
         from mmcv.transforms import LoadImageFromFile
 
         from .transforms.loading import LoadImageRobust
+        want = {'fail': 'raise'}.get(self.bad_images, self.bad_images)
         transforms = self.pipeline.transforms
         for i, t in enumerate(transforms):
+            if type(t) is LoadImageRobust and want not in (None, t.on_error):
+                raise ValueError(
+                    f'UnlabeledDataset: bad_images={self.bad_images!r} but '
+                    f'the pipeline loads with {t!r}; set on_error in the '
+                    'LoadImageRobust of the config (or drop bad_images)')
             if (type(t) is LoadImageFromFile and t.color_type == 'color'
                     and t.imdecode_backend == 'cv2' and not t.ignore_empty
                     and t.file_client_args is None):
+                policy = self.bad_images or 'skip'
                 transforms[i] = LoadImageRobust(
-                    on_error=self.bad_images, to_float32=t.to_float32,
+                    on_error=policy, to_float32=t.to_float32,
                     backend_args=t.backend_args)
+                print_log(
+                    'UnlabeledDataset: the pipeline loads images with '
+                    "LoadImageFromFile; replaced by LoadImageRobust(on_error="
+                    f"{policy!r}) (deprecated: write dict(type="
+                    f"'LoadImageRobust', on_error={policy!r}) in the config, "
+                    "as configs/_base_/datasets/view_augs.py's load_image "
+                    'does)', logger='current', level=logging.WARNING)
 
     def _img_root(self) -> str:
         return self.data_prefix.get('img', '') or self.data_root
 
     def load_data_list(self) -> List[dict]:
-        ann = self.ann_file
-        if not ann or osp.isdir(ann):
-            self.source = 'folder'
-            self.image_root = ann if ann and osp.isdir(ann) else self._img_root()
-            infos = self._scan_folder(self.image_root)
-        elif not osp.isfile(ann):
-            raise FileNotFoundError(
-                f'UnlabeledDataset: ann_file "{ann}" does not exist')
-        elif ann.endswith('.json'):
-            self.source, self.image_root = 'coco', self._img_root()
-            infos = self._load_coco(ann)
-        else:
-            self.source, self.image_root = 'list', self._img_root()
-            infos = self._load_list(ann)
-        if not infos:
-            raise ValueError(f'UnlabeledDataset: no images found in '
-                             f'"{ann or self._img_root()}"')
-        if self.check_files:
-            missing = [i['img_path'] for i in infos
-                       if not osp.isfile(i['img_path'])]
-            if missing:
-                raise FileNotFoundError(
-                    f'UnlabeledDataset: {len(missing)} of {len(infos)} images '
-                    f'listed in "{ann or self._img_root()}" do not exist, '
-                    f'e.g. {missing[:3]}')
+        self.source, self.image_root, infos = list_image_infos(
+            self.ann_file, self._img_root(), self.img_suffixes,
+            self.keep_boxes, self.check_files)
         if self.proposal_file:
-            infos = self._attach_proposals(infos)
+            infos, self.proposal_stats = attach_proposals(
+                infos, self._proposal_path(), self.image_key,
+                by_id=self.source == 'coco',
+                proposal_filter=self.proposal_filter,
+                missing_proposals=self.missing_proposals,
+                max_absent_ratio=self.max_absent_ratio)
         return infos
 
     def image_key(self, info: dict):
@@ -219,175 +212,6 @@ class UnlabeledDataset(BaseDataset):
             path = osp.join(self.data_root, path)
         return path
 
-    def _attach_proposals(self, infos: List[dict]) -> List[dict]:
-        """Attach ``proposals`` to each info (see the class doc)."""
-        path = self._proposal_path()
-        table, _ = load_proposal_file(path)
-        policy = self.missing_proposals
-        removed = {k: 0 for k in FILTER_KEYS}
-        boxes_in = boxes_kept = clipped = 0
-        absent, empty_file, empty_filter, renamed = [], [], [], []
-        kept = []
-        for info in infos:
-            entry = table.get(self.image_key(info))
-            if (entry is not None and self.source == 'coco'
-                    and osp.basename(entry['file_name']) != osp.basename(
-                        info['img_path'])):
-                renamed.append((info['img_id'], info['img_path'],
-                                entry['file_name']))
-            bboxes = scores = None
-            if entry is None:
-                absent.append(info['img_path'])
-            elif len(entry['bboxes']) == 0:
-                empty_file.append(info['img_path'])
-            else:
-                bboxes, scores = entry['bboxes'], entry['scores']
-                boxes_in += len(bboxes)
-                if self.proposal_filter is not None:
-                    try:
-                        bboxes, scores, st = filter_proposals(
-                            bboxes, scores, (entry['width'], entry['height']),
-                            **self.proposal_filter)
-                    except ValueError as e:
-                        raise ValueError(
-                            f'UnlabeledDataset: proposal file "{path}", image '
-                            f'{entry["file_name"]!r}: {e}') from e
-                    clipped += st['clipped']
-                    for k in FILTER_KEYS:
-                        removed[k] += st[k]
-                    if len(bboxes) == 0:
-                        empty_filter.append(info['img_path'])
-                        bboxes = None
-            if bboxes is None:
-                if policy == 'skip':
-                    continue
-                if policy == 'whole_image':
-                    w, h = self._image_size(info, entry)
-                    bboxes = np.array([[0, 0, w, h]], np.float32)
-                    scores = np.ones(1, np.float32)
-            if bboxes is not None:
-                boxes_kept += len(bboxes)
-                info['proposals'] = dict(bboxes=bboxes, scores=scores)
-            kept.append(info)
-        if renamed:
-            raise ValueError(
-                f'UnlabeledDataset: proposal file "{path}" was made for other '
-                f'images: {len(renamed)} image id(s) name another file there, '
-                f'e.g. (id, image, name in the file) {renamed[:3]}; COCO '
-                'datasets match proposals by image id, so generate the file '
-                'from the same COCO json')
-        if len(absent) > self.max_absent_ratio * len(infos):
-            raise ValueError(
-                f'UnlabeledDataset: proposal file "{path}" does not match '
-                f'the dataset: {len(absent)} of {len(infos)} images '
-                f'({100 * len(absent) / len(infos):.0f} %) are missing from '
-                f'it, e.g. {absent[:3]} (max_absent_ratio='
-                f'{self.max_absent_ratio}); generate it for this image set '
-                'with tools/generate_proposals.py')
-        no_props = len(absent) + len(empty_file) + len(empty_filter)
-        if policy == 'error' and no_props:
-            parts = [f'{len(v)} {what}, e.g. {v[:3]}'
-                     for what, v in (('absent from the file', absent),
-                                     ('with an empty list', empty_file),
-                                     ('emptied by proposal_filter',
-                                      empty_filter)) if v]
-            raise ValueError(
-                f'UnlabeledDataset: proposal file "{path}" gives no proposal '
-                f'for {no_props} of {len(infos)} images: ' + '; '.join(parts) +
-                " (missing_proposals='error'; use 'whole_image' or 'skip')")
-        self.proposal_stats = dict(
-            proposal_file=path,
-            images=len(infos),
-            absent=len(absent),
-            empty_in_file=len(empty_file),
-            empty_after_filter=len(empty_filter),
-            whole_image=no_props if policy == 'whole_image' else 0,
-            skipped=no_props if policy == 'skip' else 0,
-            boxes_in_file=boxes_in,
-            boxes_kept=boxes_kept,
-            clipped=clipped,
-            **{f'removed_{k}': v for k, v in removed.items()})
-        if not kept:
-            raise ValueError(
-                f'UnlabeledDataset: every image was skipped: proposal file '
-                f'"{path}" gives none of the {len(infos)} images a proposal')
-        st = self.proposal_stats
-        filt = ('' if self.proposal_filter is None else ', removed by filter: ' +
-                ' '.join(f'{k}={removed[k]}' for k in FILTER_KEYS))
-        print_log(
-            f'UnlabeledDataset: proposals from {path}: {len(infos)} images, '
-            f'{st["absent"]} absent from the file, {st["empty_in_file"]} empty '
-            f'in the file, {st["empty_after_filter"]} emptied by the filter '
-            f'-> {no_props} handled by {policy!r}; boxes {boxes_in} in the '
-            f'file -> {boxes_kept} kept ({boxes_kept / max(len(kept), 1):.1f} '
-            f'per image){filt}',
-            logger='current')
-        return kept
 
-    def _image_size(self, info: dict, entry: Optional[dict]) -> tuple:
-        """(width, height) for the whole-image box: the proposal file's
-        entry, the COCO json, or the image header, in that order."""
-        if entry is not None and entry['width'] > 0 and entry['height'] > 0:
-            return entry['width'], entry['height']
-        if info.get('width') and info.get('height'):
-            return info['width'], info['height']
-        try:
-            return image_size_from_header(info['img_path'])
-        except ValueError as e:
-            raise ValueError(
-                f'UnlabeledDataset: need the size of "{info["img_path"]}" for '
-                f'its whole-image proposal but cannot read it ({e})') from e
-
-    def _scan_folder(self, root: str) -> List[dict]:
-        if not osp.isdir(root):
-            raise FileNotFoundError(
-                f'UnlabeledDataset: image folder "{root}" does not exist')
-        paths = []
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames.sort()
-            paths += [osp.join(dirpath, f) for f in sorted(filenames)
-                      if f.lower().endswith(self.img_suffixes)]
-        if not paths:
-            raise ValueError(
-                f'UnlabeledDataset: image folder "{root}" holds no image '
-                f'with a suffix in {self.img_suffixes}')
-        return [self._info(p, i) for i, p in enumerate(paths)]
-
-    def _load_list(self, ann: str) -> List[dict]:
-        with open(ann) as f:
-            lines = [ln.split()[0] for ln in f if ln.strip()]
-        root = self._img_root()
-        return [self._info(osp.join(root, p), i) for i, p in enumerate(lines)]
-
-    def _load_coco(self, ann: str) -> List[dict]:
-        with open(ann) as f:
-            coco = json.load(f)
-        if 'images' not in coco:
-            raise KeyError(f'UnlabeledDataset: "{ann}" is not a COCO json '
-                           '(no "images" key)')
-        boxes = {}
-        if self.keep_boxes:
-            for a in coco.get('annotations', []):
-                x, y, w, h = a['bbox']
-                if w > 0 and h > 0:
-                    boxes.setdefault(a['image_id'], []).append(
-                        dict(bbox=[x, y, x + w, y + h], bbox_label=0,
-                             ignore_flag=0))
-        root = self._img_root()
-        return [
-            self._info(osp.join(root, im['file_name']), im['id'],
-                       height=im.get('height'), width=im.get('width'),
-                       instances=boxes.get(im['id'], []))
-            for im in coco['images']
-        ]
-
-    @staticmethod
-    def _info(path: str,
-              img_id,
-              height: Optional[int] = None,
-              width: Optional[int] = None,
-              instances: Optional[list] = None) -> dict:
-        info = dict(img_path=path, img_id=img_id, instances=instances or [])
-        if height is not None and width is not None:
-            info.update(height=height, width=width)
-        return info
+__all__ = ['UnlabeledDataset', 'IMG_SUFFIXES', 'MISSING_PROPOSAL_POLICIES',
+           'BAD_IMAGE_POLICIES']

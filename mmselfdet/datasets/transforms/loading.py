@@ -1,5 +1,8 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Image loading that survives the odd files of large unlabeled image sets."""
+"""Image loading that survives the odd files of large unlabeled image sets.
+
+Decoding is :mod:`mmselfdet.utils.image`, shared with the proposal
+generators (``ImageLoadError`` is re-exported from there)."""
 import logging
 import os
 import os.path as osp
@@ -7,7 +10,6 @@ import tempfile
 import uuid
 from typing import ClassVar, List, Optional, Tuple
 
-import cv2
 import mmcv
 import numpy as np
 from mmcv.image.geometric import cv2_interp_codes
@@ -16,40 +18,10 @@ from mmengine import fileio
 from mmengine.logging import print_log
 
 from mmselfdet.registry import TRANSFORMS
+from mmselfdet.utils.image import (HIGH_DEPTH_MODES, ImageLoadError,
+                                   decode_image)
 
 from .geometric import compose_homography
-
-_JPEG_SOI = b'\xff\xd8'
-_JPEG_SOS = b'\xff\xda'
-_JPEG_EOI = b'\xff\xd9'
-_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-_PNG_IEND = b'IEND'
-
-
-class ImageLoadError(OSError):
-    """An image file that is missing, unreadable, truncated or undecodable.
-
-    The message always names the file.
-    """
-
-
-def _truncation_reason(data: bytes) -> Optional[str]:
-    """Why ``data`` (a JPEG or PNG) looks cut short, or ``None``.
-
-    JPEG: no end-of-image marker after the last start-of-scan marker (inside
-    entropy-coded data ``0xFF`` is byte-stuffed, so neither marker can occur
-    there; an EXIF thumbnail's markers come before the main scan). PNG: no
-    ``IEND`` chunk. Other formats are not checked.
-    """
-    if data.startswith(_JPEG_SOI):
-        last_sos = data.rfind(_JPEG_SOS)
-        if data.rfind(_JPEG_EOI) <= last_sos:
-            return 'truncated JPEG (no end-of-image marker after the scan)'
-    elif data.startswith(_PNG_MAGIC):
-        if data.rfind(_PNG_IEND, len(_PNG_MAGIC)) < 0:
-            return 'truncated PNG (no IEND chunk)'
-    return None
-
 
 @TRANSFORMS.register_module()
 class LoadImageRobust(BaseTransform):
@@ -109,7 +81,7 @@ class LoadImageRobust(BaseTransform):
     Truncation: OpenCV 5 refuses a truncated JPEG, older versions decode the
     part that exists and fill the rest with gray, so with
     ``check_truncated=True`` (default) JPEG and PNG data are also checked for
-    their end marker (see :func:`_truncation_reason`).
+    their end marker (see :func:`mmselfdet.utils.image.truncation_reason`).
 
     Required Keys:
 
@@ -164,7 +136,7 @@ class LoadImageRobust(BaseTransform):
                 f'{on_error!r}')
         if min_size is not None and int(min_size) < 1:
             raise ValueError(f'min_size must be >= 1, got {min_size}')
-        if high_depth not in ('scale', 'minmax'):
+        if high_depth not in HIGH_DEPTH_MODES:
             raise ValueError(
                 f"high_depth must be 'scale' or 'minmax', got {high_depth!r}")
         if interpolation not in cv2_interp_codes:
@@ -226,59 +198,17 @@ class LoadImageRobust(BaseTransform):
 
     # ------------------------------------------------------------ decoding
     def _read(self, path: str) -> np.ndarray:
-        """Read and decode ``path``; raise :class:`ImageLoadError`."""
+        """Read and decode ``path`` with the shared decoder
+        (:func:`mmselfdet.utils.image.decode_image`); raise
+        :class:`ImageLoadError`."""
         try:
             data = fileio.get(path, backend_args=self.backend_args)
         except Exception as e:  # missing file, permission, network ...
             raise ImageLoadError(
                 f'cannot read image file "{path}": '
                 f'{type(e).__name__}: {e}') from e
-        if not data:
-            raise ImageLoadError(f'image file "{path}" is empty')
-        if self.check_truncated:
-            reason = _truncation_reason(data)
-            if reason is not None:
-                raise ImageLoadError(f'image file "{path}": {reason}')
-        flags = (cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-                 if self.exif_orientation else cv2.IMREAD_UNCHANGED)
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-        if img is None or img.size == 0:
-            raise ImageLoadError(
-                f'cannot decode image file "{path}" ({len(data)} bytes): '
-                'not an image, or corrupt / truncated')
-        return self._to_bgr_uint8(img, path)
-
-    def _to_bgr_uint8(self, img: np.ndarray, path: str) -> np.ndarray:
-        """Convert any decoded array to (H, W, 3) uint8 BGR."""
-        # depth first (cvtColor keeps the dtype)
-        if img.dtype == np.uint16:
-            if self.high_depth == 'scale':
-                img = np.round(img.astype(np.float32) / 257.0)
-            else:
-                lo, hi = float(img.min()), float(img.max())
-                img = (img.astype(np.float32) - lo) * (
-                    255.0 / (hi - lo) if hi > lo else 0.0)
-            img = np.clip(img, 0, 255).astype(np.uint8)
-        elif img.dtype in (np.float32, np.float64):
-            img = np.nan_to_num(img.astype(np.float32))
-            if img.max() <= 1.0:
-                img = img * 255.0
-            img = np.clip(np.round(img), 0, 255).astype(np.uint8)
-        elif img.dtype != np.uint8:
-            raise ImageLoadError(
-                f'image file "{path}" has unsupported pixel type {img.dtype}')
-        if img.ndim == 2:
-            img = img[..., None]
-        channels = img.shape[2]
-        if channels in (1, 2):  # gray, gray + alpha
-            img = cv2.cvtColor(np.ascontiguousarray(img[..., 0]),
-                               cv2.COLOR_GRAY2BGR)
-        elif channels == 4:  # BGRA: drop alpha
-            img = np.ascontiguousarray(img[..., :3])
-        elif channels != 3:
-            raise ImageLoadError(
-                f'image file "{path}" has {channels} channels')
-        return img
+        return decode_image(data, path, self.exif_orientation,
+                            self.high_depth, self.check_truncated)
 
     # ------------------------------------------------------------ resizing
     def _upscale(self, results: dict, img: np.ndarray) -> np.ndarray:
