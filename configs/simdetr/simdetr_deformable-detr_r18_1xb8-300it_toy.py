@@ -34,11 +34,12 @@ log_processor = dict(by_epoch=False)
 
 # Stage D: relabel with the detector every `interval` iterations (the toy
 # pipeline sets it from --pretrain-iters / --rounds or --relabel-every).
-# Toy [ours]: score >= 0.25 and the best 10 boxes per image, as many as the
-# round-0 labels (--boxes-per-img); measured in configs/simdetr/README.md.
+# Toy [ours]: the best 10 boxes per image by maximum class score (the
+# threshold rule of sessions 2-6: selection='threshold', score_thr=0.25);
+# measured in configs/simdetr/README.md.
 custom_hooks = [
-    dict(type='SelfTrainingHook', interval=150, num_rounds=2, score_thr=0.25,
-         nms_iou=0.5, max_per_img=10, recluster=False,
+    dict(type='SelfTrainingHook', interval=150, num_rounds=2,
+         selection='topk', nms_iou=0.5, max_per_img=10, recluster=False,
          label_dataloader=dict(batch_size=16, num_workers=0, dataset=dict(
              pipeline={{_base_.test_pipeline}})))
 ]

@@ -40,10 +40,12 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 
-# Stage D [ours]: one relabelling round half-way (epoch 25 of 50).
+# Stage D [ours]: one relabelling round half-way (epoch 25 of 50); the best
+# 30 predictions per image by maximum class score (threshold rule:
+# selection='threshold', score_thr=0.3).
 custom_hooks = [
     dict(type='SelfTrainingHook', by_epoch=True, interval=25, num_rounds=2,
-         score_thr=0.3, nms_iou=0.5, max_per_img=30, recluster=False,
+         selection='topk', nms_iou=0.5, max_per_img=30, recluster=False,
          label_dataloader=dict(batch_size=8, num_workers=4, dataset=dict(
              pipeline={{_base_.test_pipeline}})))
 ]

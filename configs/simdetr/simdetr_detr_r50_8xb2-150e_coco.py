@@ -27,9 +27,11 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 
+# Stage D: as the Deformable DETR config (best 30 per image by maximum
+# class score; selection='threshold', score_thr=0.3 is the switch).
 custom_hooks = [
     dict(type='SelfTrainingHook', by_epoch=True, interval=75, num_rounds=2,
-         score_thr=0.3, nms_iou=0.5, max_per_img=30, recluster=False,
+         selection='topk', nms_iou=0.5, max_per_img=30, recluster=False,
          label_dataloader=dict(batch_size=8, num_workers=4, dataset=dict(
              pipeline={{_base_.test_pipeline}})))
 ]

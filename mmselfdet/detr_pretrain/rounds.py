@@ -17,8 +17,8 @@ from .coco import cluster_class_names, write_coco_json
 from .feature_proposals import load_feature_proposals
 from .pseudo_labels import cluster_features
 
-__all__ = ['select_predictions', 'pseudo_labels_from_proposals',
-           'write_round', 'round_file']
+__all__ = ['SELECTION_MODES', 'select_predictions',
+           'pseudo_labels_from_proposals', 'write_round', 'round_file']
 
 
 def round_file(work_dir: str, round_idx: int) -> str:
@@ -27,21 +27,49 @@ def round_file(work_dir: str, round_idx: int) -> str:
     return osp.join(work_dir, 'self_training', f'round_{round_idx:02d}.json')
 
 
+SELECTION_MODES = ('topk', 'threshold')
+
+
+def _best_class_per_query(bboxes: torch.Tensor, scores: torch.Tensor,
+                          labels: torch.Tensor) -> torch.Tensor:
+    """Indices of one entry per distinct box, its best-scoring one, best
+    first. mmdet's sigmoid DETR heads list a query once per class among
+    their top ``max_per_img`` (query, class) pairs, every time with the
+    same box; that box's best entry is the query's maximum class score."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    _, inverse = torch.unique(bboxes[order], dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1, ), len(order),
+                       dtype=torch.long, device=order.device)
+    first = first.scatter_reduce(0, inverse, torch.arange(
+        len(order), device=order.device), reduce='amin')
+    return order[first.sort().values]
+
+
 def select_predictions(bboxes: torch.Tensor,
                        scores: torch.Tensor,
                        labels: torch.Tensor,
+                       mode: str = 'topk',
                        score_thr: float = 0.3,
                        nms_iou: Optional[float] = 0.5,
                        max_per_img: Optional[int] = 30,
                        class_agnostic: bool = True
                        ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Confident predictions of one image: score threshold, NMS, top-k.
+    """The predictions of one image that become its next labels.
+
+    ``mode='topk'`` (default): every query counts once, with its maximum
+    class score and that class (duplicate boxes of a sigmoid head's
+    (query, class) list are merged), then NMS, then the best
+    ``max_per_img``; no score threshold, since sigmoid scores over 256
+    pseudo-classes rarely pass a fixed one. ``mode='threshold'``: the
+    earlier rule, ``score >= score_thr``, NMS, the best ``max_per_img``.
 
     Args:
         bboxes (Tensor): (N, 4) x1y1x2y2.
         scores (Tensor): (N,).
         labels (Tensor): (N,) class ids.
-        score_thr (float): Keep ``score >= score_thr``. Defaults to 0.3.
+        mode (str): 'topk' or 'threshold'. Defaults to 'topk'.
+        score_thr (float): Keep ``score >= score_thr`` (mode 'threshold'
+            only). Defaults to 0.3.
         nms_iou (float, optional): NMS IoU; None switches it off.
         max_per_img (int, optional): Keep the best this many.
         class_agnostic (bool): NMS across classes (a region is one
@@ -51,7 +79,15 @@ def select_predictions(bboxes: torch.Tensor,
         tuple[Tensor, Tensor, Tensor]: kept boxes, scores, labels, best
         first.
     """
-    keep = scores >= score_thr
+    if mode not in SELECTION_MODES:
+        raise ValueError(f'select_predictions: mode must be one of '
+                         f'{SELECTION_MODES}, got {mode!r}')
+    if mode == 'threshold':
+        keep = scores >= score_thr
+    elif len(bboxes):
+        keep = _best_class_per_query(bboxes, scores, labels)
+    else:
+        keep = torch.zeros(0, dtype=torch.long, device=scores.device)
     bboxes, scores, labels = bboxes[keep], scores[keep], labels[keep]
     if nms_iou is not None and len(bboxes) > 1:
         from mmcv.ops import batched_nms

@@ -14,8 +14,8 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmselfdet.detr_pretrain.coco import read_coco_images
-from mmselfdet.detr_pretrain.rounds import (round_file, select_predictions,
-                                            write_round)
+from mmselfdet.detr_pretrain.rounds import (SELECTION_MODES, round_file,
+                                            select_predictions, write_round)
 from mmselfdet.registry import HOOKS
 
 
@@ -27,7 +27,9 @@ class SelfTrainingHook(Hook):
     ``interval`` iterations (or epochs with ``by_epoch=True``) until
     ``num_rounds`` rounds are reached, the hook runs the current detector
     over ``label_dataloader`` (the training images with a test pipeline),
-    keeps confident predictions
+    keeps the best ``max_per_img`` predictions of every image by their
+    maximum class score, or with ``selection='threshold'`` those scoring at
+    least ``score_thr``
     (:func:`~mmselfdet.detr_pretrain.rounds.select_predictions`; an image
     left without any keeps its previous boxes, counted in the log),
     optionally re-clusters the backbone features of every box of the round
@@ -54,7 +56,15 @@ class SelfTrainingHook(Hook):
         interval (int): Iterations (epochs with ``by_epoch``) per round.
         num_rounds (int): Rounds in total, round 0 included. Defaults to 2.
         by_epoch (bool): Count ``interval`` in epochs. Defaults to False.
-        score_thr (float): Keep predictions scoring at least this.
+        selection (str): 'topk' (default): the best ``max_per_img``
+            queries of an image by maximum class score, no threshold
+            (sigmoid scores over 256 classes rarely pass 0.3); the label
+            model's ``test_cfg.max_per_img`` (query, class) pairs must hold
+            at least that many distinct queries (mmdet's 100 do).
+            'threshold': keep scores >= ``score_thr`` [the rule before
+            session 7].
+        score_thr (float): Threshold of ``selection='threshold'``.
+            Defaults to 0.3.
         nms_iou (float, optional): Class-agnostic NMS IoU. Defaults to 0.5.
         max_per_img (int, optional): Boxes kept per image. Defaults to 30.
         class_agnostic_nms (bool): NMS across classes. Defaults to True.
@@ -72,6 +82,7 @@ class SelfTrainingHook(Hook):
                  interval: int,
                  num_rounds: int = 2,
                  by_epoch: bool = False,
+                 selection: str = 'topk',
                  score_thr: float = 0.3,
                  nms_iou: Optional[float] = 0.5,
                  max_per_img: Optional[int] = 30,
@@ -85,7 +96,11 @@ class SelfTrainingHook(Hook):
         self.interval = interval
         self.num_rounds = num_rounds
         self.by_epoch = by_epoch
-        self.select_cfg = dict(score_thr=score_thr, nms_iou=nms_iou,
+        if selection not in SELECTION_MODES:
+            raise ValueError(f'SelfTrainingHook: selection must be one of '
+                             f'{SELECTION_MODES}, got {selection!r}')
+        self.select_cfg = dict(mode=selection, score_thr=score_thr,
+                               nms_iou=nms_iou,
                                max_per_img=max_per_img,
                                class_agnostic=class_agnostic_nms)
         self.recluster = recluster

@@ -131,10 +131,12 @@ def test_select_predictions():
                       [40, 40, 50, 50]], dtype=torch.float)
     s = torch.tensor([0.9, 0.8, 0.7, 0.1])
     lab = torch.tensor([0, 1, 1, 0])
-    kb, ks, kl = select_predictions(b, s, lab, score_thr=0.3, nms_iou=0.5)
+    kb, ks, kl = select_predictions(b, s, lab, mode='threshold',
+                                    score_thr=0.3, nms_iou=0.5)
     assert ks.tolist() == pytest.approx([0.9, 0.7])
     assert kl.tolist() == [0, 1]
-    _, ks, _ = select_predictions(b, s, lab, score_thr=0.3, nms_iou=0.5,
+    _, ks, _ = select_predictions(b, s, lab, mode='threshold',
+                                  score_thr=0.3, nms_iou=0.5,
                                   class_agnostic=False)
     assert len(ks) == 3
     _, ks, _ = select_predictions(b, s, lab, score_thr=0.0, nms_iou=None,
@@ -208,3 +210,30 @@ def test_round0_keeps_the_best_30_boxes_per_image_by_default(tmp_path):
     tool.main([props, '--num-classes', '2', '--out', coco,
                '--max-per-img', '0'])
     assert len(json.load(open(coco))['annotations']) == n
+
+
+def test_select_predictions_default_is_top_k_on_the_max_class_score():
+    """Default: the k best queries of an image by their maximum class score
+    (sigmoid scores over 256 classes rarely pass 0.3); a query that mmdet's
+    sigmoid head lists once per class counts once, with its best class.
+    The threshold rule stays as ``mode='threshold'``."""
+    q = [[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50], [60, 0, 70, 9]]
+    # query 0 twice (classes 3 and 5), the flat list is not score-ordered
+    b = torch.tensor([q[1], q[0], q[2], q[0], q[3]], dtype=torch.float)
+    s = torch.tensor([0.12, 0.15, 0.05, 0.2, 0.02])
+    lab = torch.tensor([1, 5, 2, 3, 4])
+    kb, ks, kl = select_predictions(b, s, lab, nms_iou=None, max_per_img=3)
+    assert kb.tolist() == [q[0], q[1], q[2]]
+    assert ks.tolist() == pytest.approx([0.2, 0.12, 0.05])
+    assert kl.tolist() == [3, 1, 2]
+    # NMS still applies before the top k (class-agnostic by default)
+    near = torch.cat([b, torch.tensor([[0., 0., 10., 11.]])])
+    kb, _, _ = select_predictions(near, torch.cat([s, s.new_tensor([0.19])]),
+                                  torch.cat([lab, lab.new_tensor([0])]),
+                                  nms_iou=0.5, max_per_img=2)
+    assert kb.tolist() == [q[0], q[1]]
+    # the switch: the old threshold rule keeps nothing here
+    kb, _, _ = select_predictions(b, s, lab, mode='threshold', score_thr=0.3)
+    assert len(kb) == 0
+    with pytest.raises(ValueError, match='mode'):
+        select_predictions(b, s, lab, mode='best')

@@ -78,8 +78,8 @@ def test_recluster_puts_kept_previous_labels_in_the_new_label_space(
         2: (prev, np.array([7, 3]), np.ones(2))}, cluster_class_names(8))
     runner, loader = _runner(tmp_path, r0)
     hook = SelfTrainingHook(label_dataloader=loader, interval=10,
-                            num_rounds=2, score_thr=0.5, nms_iou=None,
-                            recluster=True)
+                            num_rounds=2, selection='threshold',
+                            score_thr=0.5, nms_iou=None, recluster=True)
     hook.ann_file = r0
     with pytest.warns(UserWarning, match='using K=2'):
         hook._next_round(runner)
@@ -98,3 +98,29 @@ def test_recluster_puts_kept_previous_labels_in_the_new_label_space(
     assert (x2l, x2r) == (0, 68)
     assert (l2, r2) == (l1, r1)
     assert {l1, r1} == {0, 1}  # the fresh k-means' ids, not old 7 / 3
+
+
+def test_default_selection_keeps_the_top_k_of_low_score_predictions(
+        tmp_path):
+    """Default selection (top-k on the maximum class score): image 2's
+    predictions score 0.1, below any threshold rule, and still become its
+    round-1 labels; ``selection='threshold'`` keeps its previous boxes."""
+    images = [dict(id=i, file_name=f'{i}.jpg', width=128, height=128)
+              for i in (1, 2)]
+    prev = np.array([[0, 0, 60, 120]], np.float64)
+    r0 = str(tmp_path / 'round_00.json')
+    write_coco_json(r0, images, {i: (prev, np.array([7]), np.ones(1))
+                                 for i in (1, 2)}, cluster_class_names(8))
+    out = osp.join(str(tmp_path), 'self_training', 'round_01.json')
+    for selection, expect in (('topk', [[0, 0, 48, 48], [80, 80, 48, 48]]),
+                              ('threshold', [[0, 0, 60, 120]])):
+        runner, loader = _runner(tmp_path, r0)
+        kw = {} if selection == 'topk' else dict(selection=selection)
+        hook = SelfTrainingHook(label_dataloader=loader, interval=10,
+                                num_rounds=2, nms_iou=None, max_per_img=2,
+                                **kw)
+        hook.ann_file = r0
+        hook._next_round(runner)
+        got = sorted(a['bbox'] for a in json.load(open(out))['annotations']
+                     if a['image_id'] == 2)
+        assert got == expect, selection
