@@ -180,8 +180,9 @@ def backbone_state_dict(checkpoint: str) -> Dict[str, Tensor]:
         out.update({'layer4.' + k[len(head):]: v for k, v in sd.items()
                     if k.startswith(head)})
     if not out:
+        firsts = sorted({k.split('.')[0] for k in sd})
         raise ProbeError(f'{checkpoint}: no "backbone.*" keys (its keys '
-                         f'start with {sorted({k.split(".")[0] for k in sd})})')
+                         f'start with {firsts})')
     return out
 
 
