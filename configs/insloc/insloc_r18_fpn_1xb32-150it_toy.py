@@ -1,5 +1,6 @@
 # InsLoc (FPN) on the built-in toy set (CPU): ResNet-18 + FPN(64),
-# foregrounds of 24-48 px pasted on 64x64 backgrounds, 2-conv head,
+# foregrounds of 24-48 px pasted on 64x64 backgrounds, 4-conv head (the
+# official 4conv1fc; the toy two-stage detector takes it whole),
 # K=256 per level, m=0.99, 150 steps. Anchor jitter at P5 with toy-sized
 # anchors (stride 8, sizes 16-48) and the official rule otherwise (five
 # ratios, centres on the grid points, NMS(0.7) before the random pick).
@@ -15,7 +16,7 @@ model = dict(
                     ratios=(0.5, 0.75, 1.0, 1.5, 2.0), iou_thr=0.5),
     backbone=dict(depth=18),
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
-    box_embedder=dict(in_channels=64, conv_channels=64, num_convs=2,
+    box_embedder=dict(in_channels=64, conv_channels=64, num_convs=4,
                       fc_channels=256))
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(
