@@ -10,6 +10,7 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.structures import InstanceData
 
 from mmselfdet.models.algorithms.insloc import JITTER_DEFAULTS
+from mmselfdet.models.utils import BoxEncoder
 from mmselfdet.registry import MODELS
 from .box_checks import box_iou, roi_feature
 from .helpers import finite, params_without_grad, random_views
@@ -119,13 +120,13 @@ def test_roi_features_follow_the_box():
     model.eval()  # BN with running stats: samples are independent
     data = batch_with_boxes([[0, 0, 24, 24]], [[0, 0, 24, 24]], n=1)
     img = model.data_preprocessor(data, False)['inputs']['query']
-    feats = model._features(model.online_modules, img)
+    feats = model.online_encoder.features(img).pyramid
 
     def embed(box):
-        from mmselfdet.models.roi import boxes_to_rois
-        rois = boxes_to_rois([torch.tensor([box], dtype=torch.float)])
+        from mmdet.structures.bbox import bbox2roi
+        rois = bbox2roi([torch.tensor([box], dtype=torch.float)])
         pooled = model.roi_pooler(feats, rois)
-        return model._embed(model.box_embedder, pooled)[-1]
+        return model.online_encoder.embed_pooled(pooled)[-1]
 
     a = embed([0, 0, 24, 24])
     b = embed([32, 32, 56, 56])
@@ -144,24 +145,24 @@ def test_c4_jitter_pools_the_jittered_box(monkeypatch):
     data = model.data_preprocessor(
         batch_with_boxes(boxes, [[0, 0, 32, 32], [30, 30, 62, 50]]), False)
     rec = {}
-    jitter, embed = model._jitter, model._embed
+    jitter, embed = model._jitter, BoxEncoder.embed_pooled
 
     def record_jitter(box, shape):
         out = jitter(box, shape)
         rec['jit'] = out[0]
         return out
 
-    def record_embed(embedder, pooled):
-        if embedder is model.box_embedder:
+    def record_embed(encoder, pooled):
+        if encoder.box_embedder is model.box_embedder:
             rec['pooled'] = pooled[0].detach()  # (N, C, 8, 8)
-        return embed(embedder, pooled)
+        return embed(encoder, pooled)
 
     monkeypatch.setattr(model, '_jitter', record_jitter)
-    monkeypatch.setattr(model, '_embed', record_embed)
+    monkeypatch.setattr(BoxEncoder, 'embed_pooled', record_embed)
     with torch.no_grad():
         losses = model(**data, mode='loss')
-        feat = model._features(model.online_modules,
-                               data['inputs']['query'])[0]  # (N, C, 4, 4)
+        feat = model.online_encoder.features(
+            data['inputs']['query']).pyramid[0]  # (N, C, 4, 4)
     assert float(losses['jitter_fallback']) == 0
     for i, box in enumerate(boxes):
         jit = rec['jit'][i].tolist()

@@ -25,8 +25,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import mmselfdet.models.algorithms.insloc as insloc_module
 import mmselfdet.models.algorithms.soco as soco_module
+import mmselfdet.models.utils.momentum as momentum_module
+from mmselfdet.models.utils import BoxEncoder
 from mmselfdet.registry import MODELS
 from .box_checks import (assert_close, assert_loss,
                          assert_only_sample_changes, box_iou, ema_off_online,
@@ -94,17 +95,18 @@ class InsLocSpec:
     def run(self, model, data):
         rec = SimpleNamespace(pooled={}, queue=model.queue.buffer.clone())
 
-        def on_embed(out, embedder, pooled):
-            branch = 'query' if embedder is model.box_embedder else 'key'
+        def on_embed(out, encoder, pooled):
+            branch = 'query' if encoder.box_embedder is model.box_embedder \
+                else 'key'
             rec.pooled[branch] = [p.detach() for p in pooled]
 
         torch.manual_seed(0)
         with ExitStack() as stack:
             enter = stack.enter_context
-            enter(wrapped(model, '_embed', on_embed))
+            enter(wrapped(BoxEncoder, 'embed_pooled', on_embed))
             enter(wrapped(model, '_jitter',
                           lambda out, *a: setattr(rec, 'jit', out[0])))
-            enter(wrapped(insloc_module, 'batch_shuffle',
+            enter(wrapped(momentum_module, 'batch_shuffle',
                           lambda out, *a: setattr(rec, 'unshuffle', out[-1])))
             calls = enter(record_calls(model.head))
             rec.losses = model(**data, mode='loss')
@@ -121,7 +123,7 @@ class InsLocSpec:
         """Pooled features and embeddings, one image at a time, at the
         source box mapped by each view's homography (the jittered box the
         model drew on the jitter levels)."""
-        online = nn.Sequential(*before.online_modules)
+        online = before.online_encoder
         key_enc = ema_copy(before.momentum_encoder, online, MOMENTUM)
         boxes = {v: [[map_box(INSLOC_BOXES[i],
                               s.metainfo['homography_matrix'])]
@@ -129,15 +131,17 @@ class InsLocSpec:
                  for v in self.views}
         exp = SimpleNamespace(boxes=boxes, pooled={}, emb={})
         for v, mods in (('query', online), ('key', key_enc)):
-            feats = per_image_features(mods[:-1], data['inputs'][v])
+            feats = per_image_features(lambda x: mods.features(x).pyramid,
+                                       data['inputs'][v])
             exp.pooled[v] = [pool_boxes(
                 feats, [[rec.jit[i]] for i in range(N)]
                 if v == 'query' and lvl in self.jitter_levels else boxes[v],
                 self.strides, self.out_size, lambda box, lvl=lvl: lvl)
                 for lvl in range(len(self.strides))]
         with torch.no_grad():
-            exp.emb['query'] = [online[-1](p) for p in exp.pooled['query']]
-            exp.emb['key'] = [F.normalize(key_enc[-1](p), dim=1)
+            exp.emb['query'] = [online.box_embedder(p)
+                                for p in exp.pooled['query']]
+            exp.emb['key'] = [F.normalize(key_enc.box_embedder(p), dim=1)
                               for p in exp.pooled['key']]
         return exp
 

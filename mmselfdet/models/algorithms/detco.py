@@ -2,14 +2,13 @@
 """DetCo (Xie et al., ICCV 2021): multi-stage global / local contrast."""
 from typing import Dict, List, Optional, Sequence
 
-import torch
 import torch.nn as nn
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from mmselfdet.registry import MODELS
-from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
-                     build_momentum_encoder, split_jigsaw)
+from ..utils import (FeatureQueue, build_momentum_encoder, momentum_keys,
+                     split_jigsaw)
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
 
 
@@ -85,25 +84,22 @@ class DetCo(BaseSelfSupDetector):
             return neck.forward_local(backbone(patches))  # S x (N, D)
         return neck.forward_global(backbone(img))  # S x (N, D)
 
-    @torch.no_grad()
-    def _keys(self, img: Tensor, local: bool) -> List[Tensor]:
-        backbone, neck = self.momentum_encoder.module
-        if self.shuffle_bn:
-            img, unshuffle = batch_shuffle(img)
-        keys = self._encode(backbone, neck, img, local)
-        if self.shuffle_bn:
-            keys = [batch_unshuffle(k, unshuffle) for k in keys]
-        return [nn.functional.normalize(k, dim=1) for k in keys]
+    def _keys(self, img: Tensor, local: bool,
+              online: Optional[nn.Module] = None) -> List[Tensor]:
+        """Normalised keys per stage (:func:`momentum_keys`); the EMA is
+        updated from ``online`` first when given."""
+        return momentum_keys(
+            self.momentum_encoder, img, online=online,
+            encode=lambda enc, x: self._encode(enc[0], enc[1], x, local),
+            shuffle_bn=self.shuffle_bn)
 
     def loss(self, inputs: ViewInputs,
              data_samples: ViewSamples) -> Dict[str, Tensor]:
         g_q, g_k, l_q, l_k = self.get_views(inputs)
         q_global = self._encode(self.backbone, self.neck, g_q, local=False)
         q_local = self._encode(self.backbone, self.neck, l_q, local=True)
-        with torch.no_grad():
-            self.momentum_encoder.update_parameters(
-                nn.Sequential(*self.online_modules))
-        k_global = self._keys(g_k, local=False)
+        k_global = self._keys(g_k, local=False,
+                              online=nn.Sequential(*self.online_modules))
         k_local = self._keys(l_k, local=True)
 
         losses: Dict[str, Tensor] = {}

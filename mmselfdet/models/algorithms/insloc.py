@@ -1,18 +1,16 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """InsLoc: instance localization (Yang et al., CVPR 2021)."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
+from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from mmselfdet.registry import MODELS
 from mmselfdet.structures.box_ops import (ANCHOR_RATIOS, ANCHOR_SIZES,
                                           anchor_jitter)
-from ..roi import boxes_to_rois
-from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
-                     build_momentum_encoder)
+from ..utils import BoxEncoder, FeatureQueue, momentum_copy, momentum_keys
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
 
 
@@ -20,8 +18,7 @@ def view_boxes(samples: list, view: str) -> Tensor:
     """One box per image -> (N, 4); a clear error otherwise."""
     boxes = []
     for s in samples:
-        b = s.gt_instances.bboxes
-        b = b.tensor if hasattr(b, 'tensor') else b
+        b = get_box_tensor(s.gt_instances.bboxes)
         if b.size(0) != 1:
             raise ValueError(
                 f'InsLoc expects exactly one box per {view} view (the pasted '
@@ -55,6 +52,11 @@ class InsLoc(BaseSelfSupDetector):
     The FPN variant uses ``neck=FPN``; the C4 variant uses ``neck=None``, a
     C4 backbone output, a stride-16 pooler and :class:`ResLayerBoxEmbedder`
     (its config jitters the one C4 level, the jitter grid's own stride).
+
+    The online parts are this model's ``backbone``, ``neck``,
+    ``roi_pooler`` and ``box_embedder`` (seen together as
+    :attr:`online_encoder`); the key encoder ``momentum_encoder`` is an EMA
+    of a :class:`BoxEncoder` with the same part names.
 
     Args:
         backbone (dict): Backbone config.
@@ -113,27 +115,15 @@ class InsLoc(BaseSelfSupDetector):
         if len(self.level_weights) != n:
             raise ValueError(f'{len(self.level_weights)} level_weights for '
                              f'{n} levels')
-        self.momentum_encoder = build_momentum_encoder(
-            *self.online_modules, momentum=momentum)
+        self.momentum_encoder = momentum_copy(self.online_encoder,
+                                              momentum=momentum)
         self.queue = FeatureQueue(queue_len, feat_dim, num_queues=n)
         self.shuffle_bn = shuffle_bn
 
     @property
-    def online_modules(self) -> Tuple[nn.Module, ...]:
-        return tuple(m for m in (self.backbone, self.neck, self.box_embedder)
-                     if m is not None)
-
-    def _features(self, modules: Sequence[nn.Module], img: Tensor):
-        feats = modules[0](img)
-        if self.neck is not None:
-            feats = modules[1](feats)
-        return feats
-
-    def _embed(self, embedder: nn.Module, pooled: List[Tensor]) -> List[Tensor]:
-        """One shared embedder for every level, run as one batch."""
-        n = pooled[0].size(0)
-        emb = embedder(torch.cat(pooled, dim=0))  # (L * R, D)
-        return list(emb.split(n, dim=0))  # L x (R, D)
+    def online_encoder(self) -> BoxEncoder:
+        """The online parts as a :class:`BoxEncoder` (no copy)."""
+        return BoxEncoder.from_parts(self)
 
     def _jitter(self, boxes: Tensor,
                 img_shape: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
@@ -153,30 +143,22 @@ class InsLoc(BaseSelfSupDetector):
         box_q = view_boxes(data_samples[q_view], q_view)  # (N, 4)
         box_k = view_boxes(data_samples[k_view], k_view)  # (N, 4)
 
-        feats_q = self._features(self.online_modules, img_q)
-        pooled = self.roi_pooler(feats_q, boxes_to_rois(box_q.split(1)))
+        online = self.online_encoder
+        feats_q = online.features(img_q).pyramid
+        pooled = self.roi_pooler(feats_q, bbox2roi(box_q.split(1)))
         jitter_stats = {}
         if self.jitter_levels:
             jit_box, fallback = self._jitter(box_q, img_q.shape[-2:])
             jitter_stats['jitter_fallback'] = fallback
-            jit = boxes_to_rois(jit_box.split(1))
+            jit = bbox2roi(jit_box.split(1))
             for lvl in self.jitter_levels:
                 pooled[lvl] = self.roi_pooler.roi_layers[lvl](
                     feats_q[lvl], jit.to(feats_q[lvl].dtype))  # (N, C, S, S)
-        queries = self._embed(self.box_embedder, pooled)  # L x (N, D)
-
-        with torch.no_grad():
-            self.momentum_encoder.update_parameters(
-                nn.Sequential(*self.online_modules))
-            key_modules = list(self.momentum_encoder.module)
-            if self.shuffle_bn:
-                img_k, box_k, unshuffle = batch_shuffle(img_k, box_k)
-            feats_k = self._features(key_modules, img_k)
-            pooled_k = self.roi_pooler(feats_k, boxes_to_rois(box_k.split(1)))
-            keys = self._embed(key_modules[-1], pooled_k)  # L x (N, D)
-            if self.shuffle_bn:
-                keys = [batch_unshuffle(k, unshuffle) for k in keys]
-            keys = [nn.functional.normalize(k, dim=1) for k in keys]
+        queries = online.embed_pooled(pooled)  # L x (N, D)
+        keys = momentum_keys(
+            self.momentum_encoder, img_k, box_k, online=online,
+            encode=lambda enc, img, box: enc(img, bbox2roi(box.split(1))),
+            shuffle_bn=self.shuffle_bn)  # L x (N, D)
 
         losses: Dict[str, Tensor] = {}
         for lvl, (q, k) in enumerate(zip(queries, keys)):

@@ -7,8 +7,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from mmselfdet.registry import MODELS
-from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
-                     build_momentum_encoder)
+from ..utils import FeatureQueue, build_momentum_encoder, momentum_keys
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
 
 
@@ -58,17 +57,10 @@ class MoCoV2(BaseSelfSupDetector):
         img_q, img_k = self.get_views(inputs)  # (N, 3, H, W) each
         query = self.neck(self.backbone(img_q))  # (N, D)
 
-        with torch.no_grad():
-            # update the key encoder before computing keys (MoCo order)
-            self.momentum_encoder.update_parameters(
-                torch.nn.Sequential(*self.online_modules))
-            if self.shuffle_bn:
-                img_k, unshuffle = batch_shuffle(img_k)
-            key = self.momentum_encoder(img_k)  # (N, D)
-            if self.shuffle_bn:
-                key = batch_unshuffle(key, unshuffle)
-            key = torch.nn.functional.normalize(key, dim=1)
-
+        # update the key encoder before computing keys (MoCo order)
+        key = momentum_keys(self.momentum_encoder, img_k,
+                            online=torch.nn.Sequential(*self.online_modules),
+                            shuffle_bn=self.shuffle_bn)  # (N, D)
         losses = self.head.loss(query, key, self.queue.get())
         self.queue.enqueue(key)
         return losses

@@ -6,13 +6,16 @@ so ``momentum`` is the weight of the online network: MoCo's ``m=0.999`` is
 ``momentum=0.001``; BYOL's ``tau=0.996`` is ``momentum=0.004``.
 """
 import math
-from typing import Optional
+from typing import Callable, List, Optional, Union
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import ExponentialMovingAverage
 from torch import Tensor
 
 from mmselfdet.registry import MODELS
+from .dist import batch_shuffle, batch_unshuffle
 
 
 def _check_momentum(momentum: float) -> None:
@@ -64,19 +67,19 @@ class CosineMomentumEMA(ExponentialMovingAverage):
         averaged_param.lerp_(source_param, m)
 
 
-def build_momentum_encoder(*modules: nn.Module,
-                           momentum: float,
-                           end_momentum: Optional[float] = None
-                           ) -> ExponentialMovingAverage:
-    """Wrap a deep copy of ``modules`` (chained) in an mmengine EMA.
+def momentum_copy(module: nn.Module,
+                  momentum: float,
+                  end_momentum: Optional[float] = None
+                  ) -> ExponentialMovingAverage:
+    """Wrap a deep copy of ``module`` in an mmengine EMA (its keys are
+    ``module.<name>``: a :class:`BoxEncoder` keeps its part names).
 
     The copy is frozen (no gradients) and its buffers (BN statistics) follow
     the online network, as in mmpretrain. The EMA keeps a ``steps`` buffer,
     so a resumed run continues where it stopped.
 
     Args:
-        *modules: The online modules, e.g. ``backbone, neck``; they are
-            applied in order by the returned encoder.
+        module (nn.Module): The online network.
         momentum (float): Weight of the online network in [0, 0.5]; larger
             values are almost surely the other convention and raise.
         end_momentum (float, optional): If given, the momentum follows a
@@ -86,7 +89,59 @@ def build_momentum_encoder(*modules: nn.Module,
     _check_momentum(momentum)
     if momentum == 0:
         raise ValueError('momentum=0 would never update the momentum encoder')
-    seq = nn.Sequential(*modules)
     if end_momentum is None:
-        return ExponentialMovingAverage(seq, momentum=momentum)
-    return CosineMomentumEMA(seq, momentum=momentum, end_momentum=end_momentum)
+        return ExponentialMovingAverage(module, momentum=momentum)
+    return CosineMomentumEMA(module, momentum=momentum,
+                             end_momentum=end_momentum)
+
+
+def build_momentum_encoder(*modules: nn.Module,
+                           momentum: float,
+                           end_momentum: Optional[float] = None
+                           ) -> ExponentialMovingAverage:
+    """:func:`momentum_copy` of ``modules`` chained in an ``nn.Sequential``
+    (MoCo v2, BYOL, DetCo: ``backbone, neck``; keys ``module.0.*``)."""
+    return momentum_copy(nn.Sequential(*modules), momentum, end_momentum)
+
+
+Keys = Union[Tensor, List[Tensor]]
+
+
+@torch.no_grad()
+def momentum_keys(ema: ExponentialMovingAverage,
+                  img: Tensor,
+                  *extra: Tensor,
+                  encode: Optional[Callable[..., Keys]] = None,
+                  online: Optional[nn.Module] = None,
+                  shuffle_bn: bool = True) -> Keys:
+    """The key path of the MoCo-style methods (MoCo v2, InsLoc, DetCo):
+    update the EMA from ``online`` (when given; MoCo updates before its
+    keys), shuffle the batch across ranks (shuffle-BN), encode with the
+    momentum network, undo the shuffle and L2-normalise.
+
+    Args:
+        ema (ExponentialMovingAverage): The momentum encoder.
+        img (Tensor): (N, 3, H, W) key view.
+        *extra (Tensor): Per-image tensors shuffled with ``img`` (e.g. one
+            box per image, (N, 4)) and passed on to ``encode``.
+        encode (callable, optional): ``encode(ema.module, img, *extra)`` ->
+            (N, D) keys or a list of them; defaults to ``ema(img)``.
+        online (nn.Module, optional): The online network to update the EMA
+            from first (same parameter names as ``ema.module``).
+        shuffle_bn (bool): Shuffle-BN. Defaults to True.
+
+    Returns:
+        The normalised keys in the batch's own order, shaped as ``encode``
+        returns them.
+    """
+    if online is not None:
+        ema.update_parameters(online)
+    if shuffle_bn:
+        img, *extra, unshuffle = batch_shuffle(img, *extra)
+    keys = encode(ema.module, img, *extra) if encode else ema(img)
+    single = isinstance(keys, Tensor)
+    keys = [keys] if single else list(keys)
+    if shuffle_bn:
+        keys = [batch_unshuffle(k, unshuffle) for k in keys]
+    keys = [F.normalize(k, dim=1) for k in keys]  # (N, D) each
+    return keys[0] if single else keys
