@@ -21,10 +21,12 @@ by image id (COCO id, or position in the folder scan / list file), and
 ``--shard i/n`` (0-based ``i``) takes every n-th of them starting at ``i``
 and writes ``OUT.shard-i-of-n.json``.
 
-Resume: each finished image is appended to ``OUT.partial.jsonl`` (for a
-shard, ``OUT.shard-i-of-n.partial.jsonl``); a rerun with the same arguments
-skips the images found there, and the partial file is deleted once the final
-json is written. A partial file made with other arguments is refused.
+Resume: the images are processed in shards of ``--shard-size`` (the driver
+:func:`mmselfdet.datasets.proposals.driver.run_sharded`); each finished
+shard is written atomically to ``OUT.parts/`` (for a ``--shard`` run,
+``OUT.shard-i-of-n.parts/``), a rerun with the same arguments skips the
+shards found there, and the folder is deleted once the final json is
+written. Parts made with other arguments are refused.
 
 Bad images: files are decoded with ``cv2.IMREAD_ANYDEPTH |
 cv2.IMREAD_ANYCOLOR`` (EXIF orientation applied, as in training) and
@@ -33,7 +35,8 @@ that cannot be decoded is kept in ``images`` with no proposals, named in
 ``info['failed_images']`` and reported as a warning; it never stops the run.
 
 Determinism: the same input and arguments give byte-identical files for any
-``--workers`` and any sharding (then merged), and after a resume. The
+``--workers``, ``--shard-size`` and sharding (then merged), and after a
+resume. The
 ``info['created']`` stamp is the current UTC time unless the environment
 variable ``SOURCE_DATE_EPOCH`` is set (the reproducible-builds convention),
 so set it when comparing files byte for byte.
@@ -41,13 +44,9 @@ so set it when comparing files byte for byte.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import multiprocessing as mp
-import os
 import os.path as osp
 import sys
-import time
 from fractions import Fraction
 from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -58,8 +57,6 @@ if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from mmselfdet.datasets.proposals import (  # noqa: E402
     FILTER_KEYS,
@@ -68,10 +65,18 @@ from mmselfdet.datasets.proposals import (  # noqa: E402
     read_image_bgr,
     round_coord,
     round_score,
-    save_proposal_file,
-    selective_search,
     write_proposal_json,
 )
+from mmselfdet.datasets.proposals.driver import (  # noqa: E402
+    created_stamp,
+    parts_dir,
+    remove_parts,
+    run_sharded,
+    sum_stats,
+    write_records,
+)
+from mmselfdet.models.proposers.selective_search import \
+    SelectiveSearchProposer  # noqa: E402
 from mmselfdet.version import __version__  # noqa: E402
 
 #: Seed of the C ``rand()`` that OpenCV's selective search ranks with.
@@ -134,8 +139,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--max-boxes', type=int, default=None,
                    help='keep the first N boxes of the search per image')
     p.add_argument('--workers', type=int, default=1, help='processes')
-    p.add_argument('--chunksize', type=int, default=None,
-                   help='images per task sent to a worker (default: auto)')
+    p.add_argument('--shard-size', type=int, default=256,
+                   help='images per resumable shard (default: %(default)s)')
     p.add_argument('--shard', type=_shard, default=None, metavar='i/n',
                    help='process shard i (0-based) of n')
     p.add_argument('--merge', nargs='+', metavar=('OUT', 'SHARD'),
@@ -159,8 +164,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     else:
         if not args.img_root or not args.out:
             p.error('img_root and --out are required (unless --merge)')
-        if args.workers < 1:
-            p.error('--workers must be >= 1')
+        if args.workers < 1 or args.shard_size < 1:
+            p.error('--workers and --shard-size must be >= 1')
     return args
 
 
@@ -173,24 +178,6 @@ def shard_output(out: str, shard: Optional[Tuple[int, int]]) -> str:
         return out
     stem = out[:-5] if out.endswith('.json') else out
     return f'{stem}.shard-{shard[0]}-of-{shard[1]}.json'
-
-
-def partial_path(final: str) -> str:
-    """``X.json`` -> ``X.partial.jsonl``."""
-    stem = final[:-5] if final.endswith('.json') else final
-    return f'{stem}.partial.jsonl'
-
-
-def _created() -> str:
-    epoch = os.environ.get('SOURCE_DATE_EPOCH')
-    t = (datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
-         if epoch else datetime.datetime.now(datetime.timezone.utc))
-    return t.strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(',', ':'),
-                      allow_nan=False)
 
 
 # --------------------------------------------------------------------------
@@ -219,14 +206,15 @@ def process_image(image: Dict[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any]:
                stats={}, failed=None)
     try:
         img = read_image_bgr(image['path'])
-    except (OSError, ValueError) as e:
+    except ValueError as e:  # ImageLoadError: also an OSError
         rec['failed'] = str(e)
         return rec
     h, w = img.shape[:2]
     rec.update(width=int(w), height=int(h))
+    proposer = SelectiveSearchProposer(cfg['mode'], cfg['max_side'],
+                                       cfg['max_boxes'], seed=SS_SEED)
     try:
-        boxes, scores = selective_search(img, cfg['mode'], cfg['max_side'],
-                                         cfg['max_boxes'], seed=SS_SEED)
+        boxes, scores = proposer.propose(img)
     except cv2.error as e:
         rec['failed'] = f'{image["path"]}: selective search failed ({e})'
         return rec
@@ -264,68 +252,13 @@ def _run_params(args: argparse.Namespace, num_listed: int) -> Dict[str, Any]:
                     num_images=num_listed))
 
 
-def _read_partial(path: str, header: Dict[str, Any],
-                  images: Dict[int, Dict[str, Any]]) -> Dict[int, dict]:
-    """Records of a previous, interrupted run (see module doc)."""
-    if not osp.isfile(path):
-        return {}
-    with open(path, encoding='utf-8') as f:
-        lines = f.read().split('\n')
-    done: Dict[int, dict] = {}
-    bad = 0
-    for k, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1  # a line cut by the interruption
-            continue
-        if k == 0:
-            if obj.get('header') != header:
-                raise SystemExit(
-                    f'error: "{path}" is the partial output of a run with '
-                    'other arguments or inputs; delete it or rerun with '
-                    'the same arguments')
-            continue
-        img = images.get(obj.get('id'))
-        if img is None or img['file_name'] != obj.get('file_name'):
-            raise SystemExit(
-                f'error: "{path}" holds image {obj.get("id")!r} '
-                f'({obj.get("file_name")!r}), which is not in this input; '
-                'delete the partial file')
-        done[obj['id']] = obj
-    if bad:
-        print(f'warning: ignored {bad} incomplete line(s) of {path}',
-              file=sys.stderr)
-    # rewrite without the broken lines before appending to it
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(_dumps(dict(header=header)) + '\n')
-        for rec in done.values():
-            f.write(_dumps(rec) + '\n')
-    return done
-
-
 def _empty_stats() -> Dict[str, int]:
     return {k: 0 for k in ('input', 'clipped') + FILTER_KEYS + ('kept', )}
 
 
-def _add_stats(total: Dict[str, int], stats: Dict[str, Any]) -> None:
-    for k, v in stats.items():
-        total[k] = total.get(k, 0) + int(v)
-
-
-def _final_info(params: Dict[str, Any], failed: Sequence[str],
-                stats: Dict[str, int], num_images: int, num_proposals: int,
-                shard: Optional[str]) -> Dict[str, Any]:
-    """Provenance of a finished file (shared by generation and merge)."""
-    info = dict(params)
-    info.update(created=_created(), failed_images=sorted(failed),
-                filter_stats=stats, num_images=num_images,
-                num_proposals=num_proposals)
-    if shard is not None:
-        info['shard'] = shard
-    return info
+def _process_batch(batch: List[Dict[str, Any]],
+                   cfg: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [process_image(im, cfg) for im in batch]
 
 
 def generate(args: argparse.Namespace) -> str:
@@ -338,83 +271,36 @@ def generate(args: argparse.Namespace) -> str:
         images = images[i::n]
         shard = f'{i}/{n}'
     final = shard_output(args.out, args.shard)
-    part = partial_path(final)
-    header = dict(params, shard=shard)
-    by_id = {im['id']: im for im in images}
-    done = _read_partial(part, header, by_id)
-    todo = [im for im in images if im['id'] not in done]
-    print(f'{len(images)} images{f" (shard {shard})" if shard else ""}, '
-          f'{len(done)} already done in {part}, {len(todo)} to go; '
-          f'{args.mode} mode, max side {args.max_side}, {args.workers} '
-          'worker(s)', file=sys.stderr)
     cfg = dict(mode=args.mode, max_side=args.max_side or None,
                max_boxes=args.max_boxes,
                filters=dict(min_size=args.min_size,
                             aspect_range=args.aspect,
                             area_ratio_range=args.area_ratio,
                             topk=args.topk, nms_iou=args.nms))
-    work = partial(process_image, cfg=cfg)
-    pool = None
-    if args.workers > 1 and len(todo) > 1:
-        chunk = args.chunksize or max(1, min(16, len(todo) //
-                                             (args.workers * 8)))
-        pool = mp.Pool(args.workers, initializer=_init_worker)
-        results = pool.imap(work, todo, chunksize=chunk)
-    else:
-        prev_threads = cv2.getNumThreads()
-        _init_worker()
-        results = map(work, todo)
-    start = time.perf_counter()
-    fresh = not osp.isfile(part)
-    if osp.dirname(part):
-        os.makedirs(osp.dirname(part), exist_ok=True)
-    ok = False
+    prev_threads = cv2.getNumThreads()
     try:
-        with open(part, 'a', encoding='utf-8') as f:
-            if fresh:
-                f.write(_dumps(dict(header=header)) + '\n')
-                f.flush()
-            for rec in tqdm(results, total=len(todo), desc='selective search',
-                            unit='img', dynamic_ncols=True):
-                f.write(_dumps(rec) + '\n')
-                f.flush()
-                done[rec['id']] = rec
-                if rec['failed']:
-                    tqdm.write(f'warning: {rec["failed"]}; recorded without '
-                               'proposals', file=sys.stderr)
-        ok = True
+        records = run_sharded(
+            images, partial(_process_batch, cfg=cfg), parts_dir(final),
+            header=dict(params, shard=shard, shard_size=args.shard_size),
+            shard_size=args.shard_size, workers=args.workers,
+            init_worker=_init_worker, desc='selective search')
     finally:
-        if pool is None:
-            cv2.setNumThreads(prev_threads)
-        elif ok:
-            pool.close()
-            pool.join()
-        else:
-            pool.terminate()
-    secs = time.perf_counter() - start
-    records = [done[im['id']] for im in images]
-    failed = [r['file_name'] for r in records if r['failed']]
-    n_props = sum(len(r['bboxes']) for r in records)
+        cv2.setNumThreads(prev_threads)
     stats = _empty_stats()
-    for r in records:
-        _add_stats(stats, r['stats'])
-    save_proposal_file(
-        final,
-        [dict(id=r['id'], file_name=r['file_name'], width=r['width'],
-              height=r['height']) for r in records],
-        {r['id']: dict(bboxes=np.asarray(r['bboxes'], np.float64).reshape(-1, 4),
-                       scores=np.asarray(r['scores'], np.float64))
-         for r in records if r['bboxes']},
-        _final_info(params, failed, stats, len(records), n_props, shard))
-    os.remove(part)
-    print(f'wrote {final}: {len(records)} images, {n_props} proposals '
-          f'({n_props / max(len(records), 1):.1f} per image); '
-          f'{len(todo)} searched in {secs:.1f} s '
-          f'({secs / max(len(todo), 1):.3f} s/image wall)', file=sys.stderr)
-    if failed:
-        print(f'warning: {len(failed)} image(s) could not be processed and '
-              f'have no proposals (info.failed_images): {failed[:10]}',
-              file=sys.stderr)
+    stats.update({k: stats.get(k, 0) + v
+                  for k, v in sum_stats(records).items()})
+    info = dict(params, filter_stats=stats)
+    if shard is not None:
+        info['shard'] = shard
+    info = write_records(final, records, info)
+    remove_parts(parts_dir(final))
+    print(f'wrote {final}: {len(records)} images, {info["num_proposals"]} '
+          f'proposals ({info["num_proposals"] / max(len(records), 1):.1f} '
+          'per image)', file=sys.stderr)
+    if info['failed_images']:
+        print(f'warning: {len(info["failed_images"])} image(s) could not be '
+              'processed and have no proposals (info.failed_images): '
+              f'{info["failed_images"][:10]}', file=sys.stderr)
     return final
 
 
@@ -472,12 +358,15 @@ def merge(out: str, shard_files: Sequence[str]) -> str:
             images.append(im)
         props += obj['proposals']
         failed += obj['info'].get('failed_images', [])
-        _add_stats(stats, obj['info'].get('filter_stats', {}))
+        for k, v in obj['info'].get('filter_stats', {}).items():
+            stats[k] = stats.get(k, 0) + int(v)
     images.sort(key=lambda im: im['id'])
     order = {im['id']: k for k, im in enumerate(images)}
     # a stable sort keeps each image's own (descending score) order
     props.sort(key=lambda p: order[p['image_id']])
-    info = _final_info(common, failed, stats, len(images), len(props), None)
+    info = dict(common, created=created_stamp(), failed_images=sorted(failed),
+                filter_stats=stats, num_images=len(images),
+                num_proposals=len(props))
     write_proposal_json(out, images, props, info)
     print(f'merged {len(shard_files)} shards into {out}: {len(images)} images, '
           f'{len(props)} proposals', file=sys.stderr)

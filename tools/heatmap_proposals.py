@@ -25,6 +25,12 @@ the config has none, e.g. a MoCo config); ``--thresholds`` and
 image. With several thresholds the proposer samples once per threshold and
 the boxes are interleaved by draw order (score = rank). Unreadable images
 are listed in ``info['failed_images']`` and get no boxes.
+
+The run goes through the sharded driver
+(:func:`mmselfdet.datasets.proposals.driver.run_sharded`): finished shards
+of ``--shard-size`` images are kept in ``OUT.parts/`` and a rerun resumes
+there. The draws of a batch are seeded by ``--seed`` and the batch's first
+image id, so a resumed run writes the same boxes as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ import math
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 _REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
@@ -43,12 +49,16 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from mmselfdet.datasets.proposals import (  # noqa: E402
     list_images,
     read_image_bgr,
-    save_proposal_file,
+)
+from mmselfdet.datasets.proposals.driver import (  # noqa: E402
+    parts_dir,
+    remove_parts,
+    run_sharded,
+    write_records,
 )
 from mmselfdet.registry import MODELS  # noqa: E402
 from mmselfdet.version import __version__  # noqa: E402
@@ -76,6 +86,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--thresholds', type=float, nargs='+', default=None,
                    help="override the proposer's thresholds")
     p.add_argument('--batch-size', type=int, default=16)
+    p.add_argument('--shard-size', type=int, default=256,
+                   help='images per resumable shard (default: %(default)s)')
     p.add_argument('--device', default=None,
                    help='cuda when available, else cpu')
     p.add_argument('--seed', type=int, default=0,
@@ -124,6 +136,71 @@ def build_parts(cfg: Config, checkpoint: Optional[str], net: str,
     return backbone, proposer_cfg, int(cfg.model.get('heat_stage', -1))
 
 
+class HeatMapBatches:
+    """The driver's batch function: images -> records of heat-map boxes.
+
+    Args:
+        backbone: Backbone in eval mode.
+        proposers: One :class:`HeatMapProposer` per threshold.
+        heat_stage (int): Backbone output the heat is taken from.
+        size (int): Square input side.
+        num_boxes (int): Boxes per image at most.
+        norm (tuple): ``(mean, std, to_rgb)`` of the data preprocessor.
+        seed (int): Seeds each batch's draws with its first image id.
+        device (torch.device): Where the network runs.
+    """
+
+    def __init__(self, backbone, proposers, heat_stage: int, size: int,
+                 num_boxes: int, norm: tuple, seed: int,
+                 device: torch.device) -> None:
+        self.backbone, self.proposers = backbone, proposers
+        self.heat_stage, self.size, self.num_boxes = heat_stage, size, num_boxes
+        self.mean, self.std, self.to_rgb = norm
+        self.seed, self.device = seed, device
+        self.per_thr = math.ceil(num_boxes / len(proposers))
+
+    def __call__(self, images: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        size = self.size
+        records, batch, rows_of = [], [], []
+        for im in images:
+            rec = dict(id=im['id'], file_name=im['file_name'],
+                       width=int(im.get('width') or 0),
+                       height=int(im.get('height') or 0), bboxes=[],
+                       scores=None, failed=None)
+            records.append(rec)
+            try:
+                img = read_image_bgr(im['path'])
+            except ValueError as e:  # ImageLoadError: also an OSError
+                rec['failed'] = str(e)
+                continue
+            rec['height'], rec['width'] = img.shape[:2]
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+            if self.to_rgb:
+                img = img[..., ::-1]
+            batch.append((img.astype(np.float32) - self.mean) / self.std)
+            rows_of.append(rec)
+        if not batch:
+            return records
+        gen = torch.Generator(device=self.device).manual_seed(
+            self.seed * 1_000_003 + int(images[0]['id']))
+        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)  # (B,3,S,S)
+        with torch.no_grad():
+            feat = self.backbone(x.to(self.device))[self.heat_stage]
+            drawn = [p(feat, (size, size), generator=gen)
+                     for p in self.proposers]
+        for j, rec in enumerate(rows_of):
+            rows = []  # the thresholds interleaved by draw order
+            for k in range(self.per_thr):
+                for boxes, valid, _ in drawn:
+                    if bool(valid[j, k]):
+                        rows.append(boxes[j, k].cpu().numpy())
+            rows = np.asarray(rows[:self.num_boxes], np.float32).reshape(-1, 4)
+            scale = np.array([rec['width'] / size, rec['height'] / size] * 2,
+                             np.float32)
+            rec['bboxes'] = (rows * scale).tolist()
+        return records
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import mmselfdet  # noqa: F401  (registers modules, safe checkpoints)
@@ -142,78 +219,43 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     thresholds = tuple(args.thresholds or proposer_cfg.get('thresholds',
                                                            (0.5, )))
     per_thr = math.ceil(args.num_boxes / len(thresholds))
-    proposers = []
-    for thr in thresholds:
-        pcfg = dict(proposer_cfg, thresholds=(thr, ), num_boxes=per_thr,
-                    num_draws=2 * per_thr)
-        proposers.append(MODELS.build(pcfg))
+    proposers = [
+        MODELS.build(dict(proposer_cfg, thresholds=(thr, ), num_boxes=per_thr,
+                          num_draws=2 * per_thr)) for thr in thresholds
+    ]
     pre = cfg.model.get('data_preprocessor', {})
-    mean = np.asarray(pre.get('mean', [123.675, 116.28, 103.53]), np.float32)
-    std = np.asarray(pre.get('std', [58.395, 57.12, 57.375]), np.float32)
-    to_rgb = bool(pre.get('bgr_to_rgb', True))
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-
+    norm = (np.asarray(pre.get('mean', [123.675, 116.28, 103.53]), np.float32),
+            np.asarray(pre.get('std', [58.395, 57.12, 57.375]), np.float32),
+            bool(pre.get('bgr_to_rgb', True)))
     images = list_images(args.img_root, args.ann_file)
-    results: Dict[int, dict] = {}
-    failed: List[str] = []
+    params = dict(proposer=proposer_cfg, thresholds=list(thresholds),
+                  heat_stage=heat_stage, size=size, net=args.net,
+                  num_boxes=args.num_boxes, seed=args.seed,
+                  batch_size=args.batch_size)
+    header = dict(parameters=params, checkpoint=args.checkpoint,
+                  config=args.config, cfg_options=args.cfg_options,
+                  images=[args.img_root, args.ann_file, len(images)])
     start = time.perf_counter()
-    bar = tqdm(total=len(images), desc='heat-map proposals', unit='img')
-    for i in range(0, len(images), args.batch_size):
-        chunk, batch = [], []
-        for im in images[i:i + args.batch_size]:
-            try:
-                img = read_image_bgr(im['path'])
-            except (OSError, ValueError) as e:
-                failed.append(str(e))
-                continue
-            im['height'], im['width'] = img.shape[:2]
-            img = cv2.resize(img, (size, size),
-                             interpolation=cv2.INTER_LINEAR)
-            if to_rgb:
-                img = img[..., ::-1]
-            batch.append((img.astype(np.float32) - mean) / std)
-            chunk.append(im)
-        if batch:
-            x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
-            with torch.no_grad():
-                feat = backbone(x.to(device))[heat_stage]
-                drawn = [p(feat, (size, size), generator=gen)
-                         for p in proposers]
-            for j, im in enumerate(chunk):
-                # interleave the thresholds by draw order
-                rows = []
-                for k in range(per_thr):
-                    for boxes, valid, _ in drawn:
-                        if bool(valid[j, k]):
-                            rows.append(boxes[j, k].cpu().numpy())
-                rows = np.asarray(rows[:args.num_boxes],
-                                  np.float32).reshape(-1, 4)
-                scale = np.array([im['width'] / size, im['height'] / size] *
-                                 2, np.float32)
-                results[im['id']] = dict(bboxes=rows * scale)
-        bar.update(len(images[i:i + args.batch_size]))
-    bar.close()
+    records = run_sharded(
+        images, HeatMapBatches(backbone, proposers, heat_stage, size,
+                               args.num_boxes, norm, args.seed, device),
+        parts_dir(args.out), header, shard_size=args.shard_size,
+        batch_size=args.batch_size, desc='heat-map proposals')
     seconds = time.perf_counter() - start
-    info = dict(
+    info = write_records(args.out, records, dict(
         algorithm='heat_map',
         implementation='mmselfdet.models.HeatMapProposer',
-        parameters=dict(proposer=proposer_cfg, thresholds=list(thresholds),
-                        heat_stage=heat_stage, size=size, net=args.net,
-                        num_boxes=args.num_boxes, seed=args.seed),
-        checkpoint=args.checkpoint, config=args.config,
-        failed_images=failed, seconds=round(seconds, 3),
-        device=str(device), mmselfdet_version=__version__,
+        parameters=params, checkpoint=args.checkpoint, config=args.config,
+        seconds=round(seconds, 3), device=str(device),
+        mmselfdet_version=__version__,
         source=dict(img_root=args.img_root, ann_file=args.ann_file or None,
-                    num_images=len(images)))
-    save_proposal_file(args.out, [
-        dict(id=im['id'], file_name=im['file_name'],
-             width=im['width'] or 0, height=im['height'] or 0)
-        for im in images
-    ], results, info)
-    print(f'wrote {args.out}: {len(results)} images, '
-          f'{sum(len(r["bboxes"]) for r in results.values())} boxes, '
-          f'{seconds:.2f} s ({seconds / max(len(images), 1) * 1000:.1f} '
-          f'ms/image on {device}); {len(failed)} unreadable')
+                    num_images=len(images))))
+    remove_parts(parts_dir(args.out))
+    failed = info['failed_images']
+    print(f'wrote {args.out}: {len(records)} images, '
+          f'{info["num_proposals"]} boxes, {seconds:.2f} s '
+          f'({seconds / max(len(images), 1) * 1000:.1f} ms/image on {device}); '
+          f'{len(failed)} unreadable')
     if failed:
         print('unreadable images:\n  ' + '\n  '.join(failed[:20]))
     return 0

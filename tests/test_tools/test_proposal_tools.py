@@ -63,11 +63,11 @@ def test_output_is_valid_and_deterministic(gen, toy_root, reference, tmp_path):
         wh = entry['bboxes'][:, 2:] - entry['bboxes'][:, :2]
         assert (wh >= 8 - 0.01).all()  # the filter ran
         assert (np.diff(entry['scores']) <= 0).all()
-    assert not osp.exists(str(reference)[:-5] + '.partial.jsonl')
-    # two workers: the same bytes
+    assert not osp.exists(str(reference)[:-5] + '.parts')
+    # two workers over three shards: the same bytes
     out2 = tmp_path / 'val2.json'
     assert gen.main(_val_args(toy_root, out2, '--min-size', '8', '--workers',
-                              '2', '--chunksize', '1')) == 0
+                              '2', '--shard-size', '3')) == 0
     assert out2.read_bytes() == reference.read_bytes()
 
 
@@ -86,49 +86,43 @@ def test_shards_merge_to_the_unsharded_file(gen, toy_root, reference,
         gen.main(['--merge', str(tmp_path / 'x.json'), *shards[:2]])
 
 
-def test_resume_skips_finished_images(gen, toy_root, reference, tmp_path,
+def test_resume_skips_finished_shards(gen, toy_root, reference, tmp_path,
                                       monkeypatch):
+    """A run killed in its second shard keeps the first; the rerun searches
+    only the other images and writes the bytes of an uninterrupted,
+    single-shard run."""
     out = tmp_path / 'val.json'
-    part = tmp_path / 'val.partial.jsonl'
-    real = gen.selective_search
+    parts = tmp_path / 'val.parts'
+    args = _val_args(toy_root, out, '--min-size', '8', '--shard-size', '3')
+    real = gen.process_image
     calls = []
 
-    def dies_after_three(*a, **kw):
-        if len(calls) == 3:
+    def dies_at_the_fifth(image, cfg):
+        if len(calls) == 4:
             raise KeyboardInterrupt  # the run is killed
-        calls.append(1)
-        return real(*a, **kw)
+        calls.append(image['id'])
+        return real(image, cfg)
 
-    monkeypatch.setattr(gen, 'selective_search', dies_after_three)
+    monkeypatch.setattr(gen, 'process_image', dies_at_the_fifth)
     with pytest.raises(KeyboardInterrupt):
-        gen.main(_val_args(toy_root, out, '--min-size', '8'))
+        gen.main(args)
     assert not out.exists()
-    lines = part.read_text().splitlines()
-    assert len(lines) == 1 + 3  # header + three finished images
-    # mark the finished images with a sentinel box; add a line cut short
-    recs = [json.loads(ln) for ln in lines[1:]]
-    for r in recs:
-        r['bboxes'], r['scores'] = [[1.0, 2.0, 3.0, 4.0]], [1.0]
-    part.write_text('\n'.join([lines[0]] + [json.dumps(r) for r in recs]) +
-                    '\n{"id": 99, "bbo')
-    calls.clear()
-    monkeypatch.setattr(gen, 'selective_search', real)
-    assert gen.main(_val_args(toy_root, out, '--min-size', '8')) == 0
-    assert not part.exists()
-    table, _ = load_proposal_file(out)
-    ref, _ = load_proposal_file(reference)
-    done = {r['id'] for r in recs}
-    for img_id in (k for k in ref if isinstance(k, int)):
-        if img_id in done:  # not recomputed
-            np.testing.assert_array_equal(table[img_id]['bboxes'],
-                                          [[1, 2, 3, 4]])
-        else:
-            np.testing.assert_array_equal(table[img_id]['bboxes'],
-                                          ref[img_id]['bboxes'])
-    # a partial file of other arguments is refused
-    part.write_text(lines[0] + '\n')
+    assert sorted(os.listdir(parts)) == ['shard-00000.json']  # no temp file
+    first = calls[:3]
+    # finished shards of other arguments are refused
     with pytest.raises(SystemExit, match='other arguments'):
-        gen.main(_val_args(toy_root, out, '--min-size', '9'))
+        gen.main(_val_args(toy_root, out, '--min-size', '9', '--shard-size',
+                           '3'))
+
+    calls.clear()
+    monkeypatch.setattr(gen, 'process_image',
+                        lambda image, cfg: calls.append(image['id']) or
+                        real(image, cfg))
+    assert gen.main(args) == 0
+    ids = [im['id'] for im in json.load(open(reference))['images']]
+    assert first == ids[:3] and calls == ids[3:]  # shard 0 not redone
+    assert out.read_bytes() == reference.read_bytes()
+    assert not parts.exists()
 
 
 def test_bad_images_are_recorded_not_fatal(gen, tmp_path, toy_root):
