@@ -1,14 +1,14 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""One table of the methods the toy benchmark (and the quickstart) knows.
-
-A method is declared once here: its toy pretraining config, whether it is
-object-level (it pretrains an FPN and a box head that a two-stage detector
-can take), and the offline preparation it needs. The transfer prefixes
-themselves live with the exporter (:data:`mmselfdet.export.transfer.
-TRANSFER_SETS`, keyed by ``model.type``).
+"""The methods the toy benchmark (and the quickstart) knows: the rows of
+the one method table (:data:`mmselfdet.methods.METHODS`) with a toy config,
+seen through the toy benchmark's names (:class:`ToyMethod`). Declare a
+method in :mod:`mmselfdet.methods`, not here.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
+
+from mmselfdet.methods import METHODS as ALL_METHODS
+from mmselfdet.methods import RENAMED, Method
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class ToyMethod:
             command template with ``{root}`` / ``{out}``), run once.
         pipeline: True for a method that runs its own pipeline and detector
             (the DETR pretraining): not a ``tools/train.py`` config.
+        label: The row label of the tables.
     """
     config: str
     object_level: bool = False
@@ -30,47 +31,17 @@ class ToyMethod:
     pipeline: bool = False
     label: str = ''
 
+    @classmethod
+    def of(cls, m: Method) -> 'ToyMethod':
+        """The toy view of a row of the method table."""
+        toy = m.toy_prepare.toy if m.toy_prepare else None
+        return cls(m.toy_config, m.object_level,
+                   (toy[0], list(toy[1])) if toy else None, m.pipeline,
+                   m.label)
 
-_SS = ('proposals/ss_fast_unlabeled.json', [
-    'tools/generate_proposals.py', '{root}/unlabeled', '--ann-file',
-    '{root}/annotations/unlabeled.json', '--out', '{out}', '--mode', 'fast',
-    '--max-side', '128', '--workers', '2'
-])
 
 METHODS: Dict[str, ToyMethod] = {
-    'mocov2': ToyMethod('configs/mocov2/mocov2_r18_1xb32-180it_toy.py',
-                        label='MoCo v2'),
-    'byol': ToyMethod('configs/byol/byol_r18_1xb32-110it_toy.py',
-                      label='BYOL'),
-    'insloc': ToyMethod('configs/insloc/insloc_r18_fpn_1xb32-150it_toy.py',
-                        object_level=True, label='InsLoc (FPN)'),
-    'detco': ToyMethod('configs/detco/detco_r18_1xb32-60it_toy.py',
-                       label='DetCo'),
-    'mocov2-objcrop': ToyMethod(
-        'configs/objcrop/mocov2-objcrop_r18_1xb32-150it_toy.py',
-        label='MoCo v2 + object-aware crops'),
-    'byol-objcrop': ToyMethod(
-        'configs/objcrop/byol-objcrop_r18_1xb32-110it_toy.py',
-        label='BYOL + object-aware crops'),
-    # SoCo on the toy ground-truth boxes: the oracle row
-    'soco-gtboxes': ToyMethod(
-        'configs/soco/soco-gtboxes_r18_fpn_1xb32-150it_toy.py',
-        object_level=True, label='SoCo, ground-truth boxes (oracle)'),
-    'soco-ss': ToyMethod('configs/soco/soco-ss_r18_fpn_1xb32-150it_toy.py',
-                         object_level=True, prepare=_SS,
-                         label='SoCo, selective search'),
-    'soco-e2e': ToyMethod('configs/soco/soco-e2e_r18_fpn_1xb32-150it_toy.py',
-                          object_level=True,
-                          label='end-to-end SoCo (heat map)'),
-    'simdetr': ToyMethod(
-        'configs/simdetr/simdetr_deformable-detr_r18_1xb8-300it_toy.py',
-        pipeline=True, label='DETR pretraining (SimDETR-style)'),
-}
-# old method name -> (new name, what it is): refused with this explanation
-RENAMED: Dict[str, Tuple[str, str]] = {
-    'soco': ('soco-gtboxes', 'SoCo on the toy ground-truth boxes, the '
-             'oracle row; the proposal-based rows are soco-ss and soco-e2e'),
-}
+    name: ToyMethod.of(m) for name, m in ALL_METHODS.items() if m.toy_config}
 
 
 def check_methods(names: List[str]) -> List[str]:
@@ -83,3 +54,6 @@ def check_methods(names: List[str]) -> List[str]:
         errors.append(f'unknown method(s) {unknown}; choose from '
                       f'{sorted(METHODS)}')
     return errors
+
+
+__all__ = ['ToyMethod', 'METHODS', 'RENAMED', 'check_methods']

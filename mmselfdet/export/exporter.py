@@ -20,17 +20,10 @@ from .transfer import (excluded_prefixes, export_state_dict, format_key_report,
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 # The detector a method is checked against when no --downstream-config is
-# given: the first config of its family in configs/benchmarks/ (R50).
-DEFAULT_DOWNSTREAM: Dict[str, str] = {
-    'MoCoV2': 'configs/benchmarks/mocov2/mask-rcnn_r50_fpn_ms-1x_coco.py',
-    'BYOL': 'configs/benchmarks/byol/mask-rcnn_r50_fpn_ms-1x_coco.py',
-    'DetCo': 'configs/benchmarks/detco/mask-rcnn_r50_fpn_ms-1x_coco.py',
-    'InsLoc': 'configs/benchmarks/insloc/mask-rcnn_r50_fpn_ms-1x_coco.py',
-    'SoCo': 'configs/benchmarks/soco/mask-rcnn_r50_fpn_ms-1x_coco.py',
-    'DETR': 'configs/benchmarks/detr-pretrain/detr_r50_8xb2-150e_coco.py',
-    'DeformableDETR':
-    'configs/benchmarks/detr-pretrain/deformable-detr_r50_16xb2-50e_coco.py',
-}
+# given, keyed by model.type (e.g. 'MoCoV2' -> the first config of its family
+# in configs/benchmarks/, R50): derived from the one method table
+# (mmselfdet/methods.py, the row that declares `benchmark` for the type).
+from mmselfdet.methods import DEFAULT_DOWNSTREAM  # noqa: E402
 
 # torchvision's ResNet is a backbone: nothing else can land there.
 TORCHVISION_PARTS = ['backbone.', 'roi_head.shared_head.']
