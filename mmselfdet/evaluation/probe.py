@@ -244,10 +244,12 @@ def run_probe(checkpoint: str, train_ann: str, val_ann: str,
 
 def format_table(res: dict) -> str:
     """A small markdown table of a :func:`run_probe` result."""
-    m = res['metric']
+    m, name = res['metric'], res['checkpoint']
+    if res['zero_init_residual'] is not None:
+        name += f' (zero_init_residual={res["zero_init_residual"]})'
     rows = [f'| checkpoint | mode | k-NN {m} | linear {m} | linear wd |',
             '|---|---|---|---|---|',
-            f'| {res["checkpoint"]} | {res["mode"]} | '
+            f'| {name} | {res["mode"]} | '
             f'{res["knn"][m]:.2f} | {res["linear"][m]:.2f} | '
             f'{res["linear"]["wd"]:g} |']
     return '\n'.join(rows)
