@@ -10,8 +10,9 @@ default_hooks = dict(
     # every rank's RNG states saved and restored on resume
     checkpoint=dict(type='SafeCheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    # reliability (docs/reliability.md)
-    nonfinite_loss=dict(type='NonFiniteLossHook', policy='stop'),
+    # reliability (docs/reliability.md); the non-finite loss / gradient
+    # guard is the optimizer wrapper: optim_wrapper.type=
+    # 'NonFiniteGuardOptimWrapper' (toy_runtime.py, schedules/*.py)
     bad_images=dict(type='BadImageSummaryHook'),
 )
 

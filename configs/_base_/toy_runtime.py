@@ -2,8 +2,10 @@
 # about 2 minutes). Budgets count steps (METHODS.md §6b).
 _base_ = ['./default_runtime.py']
 max_iters = 150
+# stops (or with policy='skip' skips and counts) a step with a non-finite
+# loss or gradient (docs/reliability.md)
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='NonFiniteGuardOptimWrapper',
     optimizer=dict(type='SGD', lr=0.06, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0,

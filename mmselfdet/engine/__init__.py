@@ -2,12 +2,12 @@
 from .checkpoint import (register_checkpoint_safe_globals,
                          safe_checkpoint_globals)
 from .bad_data import BadImageSummaryHook
-from .checkpoint_hooks import SafeCheckpointHook
 from .dist import (CPU_DDP_WRAPPER, finish_launch, init_cpu_dist_if_needed,
                    prepare_launch)
-from .hooks import MomentumScheduleHook
+from .hooks import MomentumScheduleHook, NonFiniteLossHook, SafeCheckpointHook
 from .lars import LARS, LARSOptimWrapperConstructor
-from .loss_guard import NonFiniteLossHook
+from .optim_wrappers import (NonFiniteGuardAmpOptimWrapper,
+                             NonFiniteGuardOptimWrapper)
 from .self_training import SelfTrainingHook
 
 register_checkpoint_safe_globals()
@@ -15,5 +15,6 @@ __all__ = ['BadImageSummaryHook', 'SafeCheckpointHook', 'NonFiniteLossHook']
 
 __all__ += ['register_checkpoint_safe_globals', 'safe_checkpoint_globals',
            'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER', 'prepare_launch', 'finish_launch', 'MomentumScheduleHook', 'LARS',
-           'LARSOptimWrapperConstructor',
+           'LARSOptimWrapperConstructor', 'NonFiniteGuardOptimWrapper',
+           'NonFiniteGuardAmpOptimWrapper',
            'SelfTrainingHook']

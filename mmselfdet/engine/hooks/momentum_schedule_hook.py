@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Hooks of the pretraining runs."""
+"""`MomentumScheduleHook`: the momentum schedule ends with training."""
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
