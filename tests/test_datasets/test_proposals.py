@@ -6,6 +6,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from mmselfdet.datasets import UnlabeledDataset
 from mmselfdet.datasets.proposals import (
@@ -172,6 +173,37 @@ def test_selective_search_maps_boxes_back():
     assert box_iou(boxes, [[20, 10, 70, 40]]).max() > 0.9
     again, _ = selective_search(img, max_side=180, max_boxes=50)
     np.testing.assert_array_equal(boxes, again)
+
+
+def test_selective_search_proposer_batches_like_the_heat_map():
+    """The registered proposer returns the heat map's (boxes, valid, stats)
+    for a batch: each image's rows are its own search, padded."""
+    from mmselfdet.registry import MODELS
+    proposer = MODELS.build(dict(type='SelectiveSearchProposer',
+                                 max_side=None, max_boxes=30))
+    a = np.zeros((48, 64, 3), np.uint8)
+    a[8:30, 10:50] = (0, 200, 255)
+    b = np.full((48, 64, 3), 90, np.uint8)
+    b[20:44, 30:60] = (255, 0, 0)
+    boxes, valid, stats = proposer(torch.from_numpy(
+        np.stack([a, b])).permute(0, 3, 1, 2).float())  # (2, 3, 48, 64)
+    assert boxes.shape[:2] == valid.shape and boxes.shape[0] == 2
+    for i, img in enumerate((a, b)):
+        own, own_scores = proposer.propose(img)
+        n = int(valid[i].sum())
+        assert n == len(own) and valid[i, :n].all()
+        np.testing.assert_array_equal(boxes[i, :n].numpy(), own)
+        assert (boxes[i, n:] == 0).all()
+        np.testing.assert_array_equal(own_scores, rank_scores(n))
+    assert float(stats['ss_boxes']) == valid.sum().item() / 2
+    assert box_iou(boxes[0, :int(valid[0].sum())].numpy(),
+                   [[10, 8, 50, 30]]).max() > 0.9
+    # arrays of different sizes are accepted too
+    boxes2, valid2, _ = proposer([a, b[:40]])
+    np.testing.assert_array_equal(boxes2[0][valid2[0]].numpy(),
+                                  proposer.propose(a)[0])
+    with pytest.raises(ValueError, match='mode'):
+        MODELS.build(dict(type='SelectiveSearchProposer', mode='slow'))
 
 
 def test_missing_ximgproc_says_what_to_install(monkeypatch):

@@ -2,6 +2,7 @@
 """UnlabeledDataset and the two-view pipeline batched by
 data_preprocessors/multi_view.py (MultiViewDataPreprocessor)."""
 import json
+import logging
 import os.path as osp
 
 import numpy as np
@@ -71,6 +72,39 @@ def test_bad_input_errors_name_the_path(tmp_path):
         ds[1]
 
 
+def test_image_loader_is_named_in_the_config(tmp_path, monkeypatch):
+    """The base configs name LoadImageRobust; the dataset no longer needs
+    to swap it in, refuses a bad_images that contradicts it, and still
+    replaces a plain LoadImageFromFile, with a warning naming the fix."""
+    import mmselfdet.datasets.unlabeled as unlabeled
+    from mmselfdet.datasets.transforms import LoadImageRobust
+    from ..utils import REPO
+    for base in ('toy_mocov2', 'imagenet_mocov2'):
+        cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/datasets',
+                                       f'{base}.py'))
+        assert cfg.train_dataloader.dataset.pipeline[0] == dict(
+            type='LoadImageRobust', on_error='skip')
+    imgs = write_random_images(str(tmp_path / 'imgs'), n=2)
+    logged = []
+    monkeypatch.setattr(unlabeled, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    robust = [dict(type='LoadImageRobust', on_error='skip')]
+    ds = UnlabeledDataset(data_root=imgs, pipeline=robust)
+    assert ds.pipeline.transforms[0].on_error == 'skip' and not logged
+    ds = UnlabeledDataset(data_root=imgs, pipeline=robust, bad_images='skip')
+    with pytest.raises(ValueError, match="bad_images='fail' but the "
+                       'pipeline loads with LoadImageRobust'):
+        UnlabeledDataset(data_root=imgs, pipeline=robust, bad_images='fail')
+    for policy, on_error in ((None, 'skip'), ('fail', 'raise')):
+        ds = UnlabeledDataset(data_root=imgs, bad_images=policy,
+                              pipeline=[dict(type='LoadImageFromFile')])
+        t = ds.pipeline.transforms[0]
+        assert type(t) is LoadImageRobust and t.on_error == on_error
+        msg, kw = logged.pop()
+        assert 'deprecated' in msg and "type='LoadImageRobust'" in msg
+        assert kw['level'] == logging.WARNING
+
+
 def test_two_view_pipeline_keeps_boxes_and_geometry(toy_root):
     """The toy MoCo pipeline gives two views with their homographies; with
     ground-truth boxes kept, a box mapped by the homography lands where the
@@ -79,6 +113,8 @@ def test_two_view_pipeline_keeps_boxes_and_geometry(toy_root):
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.update(data_root=toy_root, keep_boxes=True)
     ds = DATASETS.build(ds_cfg)
+    assert repr(ds.pipeline.transforms[0]).startswith(
+        "LoadImageRobust(on_error='skip'")  # named in the base config
     np.random.seed(0)
     sample = ds[0]
     assert set(sample['inputs']) == {'view1', 'view2'}

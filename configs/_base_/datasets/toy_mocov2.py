@@ -10,7 +10,7 @@ view_pipeline = [
          crop_scale=(0.2, 1.0)),
 ] + _base_.color_augs + _base_.flip_pack
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    _base_.load_image,
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='MultiBranch', branch_field=['view1', 'view2'],
          view1=view_pipeline, view2=view_pipeline),

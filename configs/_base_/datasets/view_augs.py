@@ -1,6 +1,12 @@
 # Per-view pixel augmentations shared by the pretraining pipelines
 # (MoCo v2 / BYOL style, METHODS.md §0). Geometric view making happens
 # before these (RandomResizedCropWithBoxes, or a view maker + PackViews).
+
+# The image loader of every pretraining pipeline: an unreadable file
+# (corrupt, truncated, empty) is skipped and counted (BadImageSummaryHook);
+# on_error='fail' stops the run naming the file. UnlabeledDataset still
+# replaces a plain LoadImageFromFile by this, with a deprecation warning.
+load_image = dict(type='LoadImageRobust', on_error='skip')
 color_augs = [
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
          hue=0.1, prob=0.8),
