@@ -14,10 +14,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmselfdet import pretrain as pt
 from ..test_configs_lr import used_lrs
 from ..utils import REPO, load_tool
 
-pt = load_tool('tools/pretrain.py')
 RETINA_R18 = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
 # R18, 64 px views, queue 8, 2 images per step (paper pipelines otherwise)
 TINY = ['--iters', '2', '--batch-size', '2', '--workers', '0',
@@ -258,6 +258,36 @@ def test_simdetr_dry_run(toy_root, tmp_path):
     assert 'cluster_pseudo_labels.py' in b and '--num-classes 256' in b
     with pytest.raises(SystemExit):
         pt.parse_args(['simdetr', '--images', toy_root, '--work-dir', work])
+
+
+def test_simdetr_detr_dry_run(imgs, tmp_path):
+    """The stock-DETR row of the method table: the same stages A-B and
+    pseudo-label dataset, DETR's 150-epoch schedule stretched, its own
+    fine-tuning config."""
+    work, back = str(tmp_path / 'w'), str(tmp_path / 'backbone.pth')
+    s = _dry('simdetr-detr', imgs, work, '--backbone', back)
+    cfg = Config.fromfile(s['config'])
+    assert cfg.model.type == 'DETR' and cfg.model.bbox_head.num_classes == 256
+    assert cfg.train_dataloader.dataset.ann_file == osp.join(
+        work, 'data', 'simdetr', 'pseudo_labels_k256.json')
+    assert cfg.model.backbone.init_cfg.checkpoint == back
+    # 150 COCO epochs at 8 x 2 -> cap 600 epochs of 4 images at 1 x 2
+    assert s['iters'] == 600 * 4 // 2 == 1200
+    assert cfg.param_scheduler[0].milestones == [800]  # epoch 100 of 150
+    hook = [h for h in cfg.custom_hooks if h.type == 'SelfTrainingHook'][0]
+    assert (hook.interval, hook.by_epoch) == (600, False)  # epoch 75
+    a, b = s['prepare']
+    assert 'make_proposals.py' in a and f'--checkpoint {back}' in a
+    assert 'cluster_pseudo_labels.py' in b
+    assert s['downstream_config'] == osp.join(
+        REPO, 'configs/simdetr/detr_r50_8xb2-150e_coco-ft.py')
+    with pytest.raises(SystemExit):
+        pt.parse_args(['simdetr-detr', '--images', imgs, '--work-dir', work])
+
+
+def test_tool_is_the_package_command_line():
+    """tools/pretrain.py only runs mmselfdet.pretrain's main."""
+    assert load_tool('tools/pretrain.py').main is pt.main
 
 
 def test_every_method_without_preparation_reads_the_images(imgs, tmp_path):
