@@ -166,7 +166,11 @@ def backbone_state_dict(checkpoint: str) -> Dict[str, Tensor]:
     ckpt = load_checkpoint_file(checkpoint)
     sd = ckpt.get('state_dict', ckpt)
     if (ckpt.get('meta') or {}).get('cfg'):
-        method = method_of(ckpt, checkpoint)
+        try:
+            method = method_of(ckpt, checkpoint)
+        except Exception as e:  # the stored config text does not load
+            raise ProbeError(f'{checkpoint}: cannot read model.type from '
+                             f'meta["cfg"] ({e})') from e
         if method in TRANSFER_SETS:
             try:
                 sd = export_state_dict(
