@@ -10,10 +10,14 @@ import torch
 import torch.nn as nn
 from mmengine.runner.checkpoint import load_state_dict
 
+from mmselfdet.export.transfer import export_state_dict
 from mmselfdet.models.utils import BoxEncoder, build_momentum_encoder
 from mmselfdet.registry import MODELS
 from .box_checks import ema_off_online
+from .test_heatmap_e2e import e2e_batch, e2e_cfg
 from .test_insloc import batch_with_boxes, tiny_insloc
+from .test_soco import batch as soco_batch
+from .test_soco import tiny_soco
 
 
 
@@ -27,6 +31,9 @@ CASES = {
     'insloc_fpn': (tiny_insloc, 'momentum_encoder', insloc_batch),
     'insloc_c4': (lambda: tiny_insloc(c4=True, jitter_levels=(0, )),
                   'momentum_encoder', insloc_batch),
+    'soco': (tiny_soco, 'target_net', soco_batch),
+    'soco_e2e': (lambda: e2e_cfg(heat_warmup=dict(iters=1)), 'target_net',
+                 e2e_batch),
 }
 
 
@@ -75,6 +82,14 @@ def test_old_positional_checkpoint_loads_with_identical_outputs(name):
     other = MODELS.build(make_cfg())
     other.eval()
     load_state_dict(other, old, strict=True)
+
+    # the export (mmdet names) of the old checkpoint and of the new model
+    # are the same keys and values, in the same order
+    want_export = export_state_dict(old, model.__class__.__name__)
+    got_export = export_state_dict(fresh.state_dict(),
+                                   model.__class__.__name__)
+    assert list(got_export) == list(want_export)
+    assert all(torch.equal(got_export[k], v) for k, v in want_export.items())
 
     data = model.data_preprocessor(make_batch(), False)
     want = losses_of(copy.deepcopy(model), data)

@@ -247,8 +247,8 @@ def test_e2e_boxes_are_mapped_into_the_views():
     data = model.data_preprocessor(e2e_batch(), True)
     imgs = model.get_views(data['inputs'])
     samples = [data['data_samples'][v] for v in model.views]
-    heat = model.backbone(imgs[0])[1]
-    boxes, ids, stats = model._propose(imgs, samples, heat)
+    out = model.box_source(imgs, samples, model.backbone(imgs[0]))
+    boxes, ids, stats = out.boxes, out.ids, out.stats  # heat_stage 1
     for i in range(2):
         # every V1 box lies in the region V2 and V3 see (x < 32, y >= 32
         # up to the box extent); its V2 copy is the mapped V1 box

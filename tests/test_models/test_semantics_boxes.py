@@ -22,10 +22,10 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 import mmselfdet.models.algorithms.soco as soco_module
+import mmselfdet.models.algorithms.soco_boxes as soco_boxes_module
 import mmselfdet.models.utils.momentum as momentum_module
 from mmselfdet.models.utils import BoxEncoder
 from mmselfdet.registry import MODELS
@@ -225,8 +225,8 @@ class SoCoSpec:
     def run(self, model, data):
         rec = SimpleNamespace(calls=[], pooled=[], matches=[])
 
-        def on_embed(out, modules, *args):
-            rec.calls.append('online' if modules[0] is model.backbone
+        def on_embed(out, encoder, *args):
+            rec.calls.append('online' if encoder.backbone is model.backbone
                              else 'target')
 
         def on_propose(out, feat, *args):
@@ -235,21 +235,23 @@ class SoCoSpec:
         torch.manual_seed(0)
         with ExitStack() as stack:
             enter = stack.enter_context
-            enter(wrapped(model, '_embed', on_embed))
-            enter(wrapped(model.roi_pooler, 'forward',
+            enter(wrapped(BoxEncoder, 'embed', on_embed))
+            # the online pooler and the target's copy of it
+            enter(wrapped(type(model.roi_pooler), 'forward',
                           lambda out, *a: rec.pooled.append(out[0].detach())))
             enter(wrapped(soco_module, 'match_boxes',
                           lambda out, *a: rec.matches.append(out)))
             if self.e2e:
-                enter(wrapped(model.proposer, 'forward', on_propose))
-                enter(mock.patch.object(soco_module, 'relative_jitter',
+                enter(wrapped(model.box_source.proposer, 'forward',
+                              on_propose))
+                enter(mock.patch.object(soco_boxes_module, 'relative_jitter',
                                         shrink))
             calls = enter(record_calls(model.head))
             rec.losses = model(**data, mode='loss')
         rec.boxes = self.view_boxes(model, data, rec)
         img = {v: image_index([len(ids) for _, ids in rec.boxes[v]])
                for v in self.views}
-        # _embed order: online V1, V2, V3, target V1, V2, V3, online crops
+        # embed order: online V1, V2, V3, target V1, V2, V3, online crops
         rec.view_pooled = {}
         for branch in ('online', 'target'):
             pooled = [p for p, c in zip(rec.pooled, rec.calls) if c == branch]
@@ -291,25 +293,29 @@ class SoCoSpec:
             for v, size in zip(self.views[1:], SOCO_SIZES[1:]):
                 rel = mats[v][i] @ np.linalg.inv(mats['v1'][i])
                 out[v].append(visible_boxes(props, slots, rel, size,
-                                            model.min_visible))
+                                            model.box_source.min_visible))
         return out
 
     def expected(self, before, data, rec):
-        online = nn.Sequential(*before.online_modules)
+        online = before.online_encoder
         target = ema_copy(before.target_net, online, MOMENTUM)
         exp = SimpleNamespace(pooled={}, proj={}, online=online,
                               pred=before.head.predictor)
         for name, mods in (('online', online), ('target', target)):
             for v in self.views:
-                feats = per_image_features(mods[:2], data['inputs'][v])
+                feats = per_image_features(
+                    lambda x, m=mods: m.features(x).pyramid,
+                    data['inputs'][v])
                 exp.pooled[name, v] = pool_boxes(
                     feats, [b for b, _ in rec.boxes[v]], FPN_STRIDES, 7,
                     level)
                 with torch.no_grad():
-                    exp.proj[name, v] = mods[2:](exp.pooled[name, v])
+                    exp.proj[name, v] = mods.projector(
+                        mods.box_embedder(exp.pooled[name, v]))
         if self.e2e:  # the heat map is the target C3 of each image's V1
-            c3 = per_image_features(target[0], data['inputs']['v1'])
-            exp.heat = torch.cat([f[before.heat_stage] for f in c3])
+            c3 = per_image_features(target.backbone, data['inputs']['v1'])
+            exp.heat = torch.cat([f[before.box_source.heat_stage]
+                                  for f in c3])
         return exp
 
     def check_geometry(self, model, data, rec, exp):
@@ -370,10 +376,11 @@ class SoCoSpec:
             for box in boxes:
                 patch, inner = flipped_crop(data['inputs']['v1'][i:i + 1],
                                             box, CROP_SIZE, CROP_SCALE, 64)
-                feats = exp.online[:2](patch)
+                feats = exp.online.features(patch).pyramid
                 lvl = level(inner)
                 pooled = roi_feature(feats[lvl], inner, FPN_STRIDES[lvl], 7)
-                projs.append(exp.online[2:](pooled[None]))
+                projs.append(exp.online.projector(
+                    exp.online.box_embedder(pooled[None])))
         return torch.cat(projs)
 
 

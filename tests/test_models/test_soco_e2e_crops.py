@@ -13,7 +13,8 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.structures import InstanceData
 
-import mmselfdet.models.algorithms.soco_crops as soco_module
+import mmselfdet.models.heads.soco_crops as soco_module
+from mmselfdet.models.utils import BoxEncoder
 from mmselfdet.models.utils.photometric import (apply_photometric,
                                                 draw_photometric)
 from mmselfdet.registry import MODELS
@@ -59,28 +60,30 @@ def run(extra, n=2):
     model.eval()
     data = model.data_preprocessor(raw_batch(n), True)
     rec = dict(aug_in=[], params=[], crops=[])
-    real_apply, real_crop_loss = apply_photometric, model._crop_loss
+    real_apply, real_crop_loss = apply_photometric, model.crop_head.loss
 
     def on_apply(img, params):
         rec['aug_in'].append(img.detach().clone())
         rec['params'].append({k: v.clone() for k, v in params.items()})
         return real_apply(img, params)
 
-    def on_crop_loss(inputs, samples, v1_boxes, target):
-        rec['v1_boxes'] = [b.detach().clone() for b in v1_boxes]
-        return real_crop_loss(inputs, samples, v1_boxes, target)
+    def on_crop_loss(*args):
+        rec['v1_boxes'] = [b.detach().clone() for b in args[5]]
+        return real_crop_loss(*args)
 
-    real_features = model._features
+    real_features = BoxEncoder.features
 
-    def on_features(modules, img):
+    def on_features(encoder, img):
         if img.shape[-1] == CROP:
             rec['crops'].append(img.detach().clone())
-        return real_features(modules, img)
+        return real_features(encoder, img)
 
     with mock.patch.object(soco_module, 'apply_photometric',
                            side_effect=on_apply), \
-            mock.patch.object(model, '_crop_loss', side_effect=on_crop_loss), \
-            mock.patch.object(model, '_features', side_effect=on_features):
+            mock.patch.object(model.crop_head, 'loss',
+                              side_effect=on_crop_loss), \
+            mock.patch.object(BoxEncoder, 'features', autospec=True,
+                              side_effect=on_features):
         losses = model(**data, mode='loss')
     return model, data, rec, losses
 

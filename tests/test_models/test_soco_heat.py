@@ -29,13 +29,14 @@ def heat_input(model):
     """The feature map the proposer got in one loss call."""
     data = model.data_preprocessor(e2e_batch(), True)
     seen = []
-    real = model.proposer.forward
+    real = model.box_source.proposer.forward
 
     def record(feat, *args, **kwargs):
         seen.append(feat.detach().clone())
         return real(feat, *args, **kwargs)
 
-    with mock.patch.object(model.proposer, 'forward', side_effect=record):
+    with mock.patch.object(model.box_source.proposer, 'forward',
+                           side_effect=record):
         model(**data, mode='loss')
     assert len(seen) == 1
     return seen[0], data
@@ -46,29 +47,31 @@ def test_heat_from_the_target_by_default_or_the_online_network():
     feat, data = heat_input(model)
     v1 = data['inputs']['v1']
     with torch.no_grad():
-        online = model.backbone(v1)[model.heat_stage]
-        target = model.target_net.module[0](v1)[model.heat_stage]
+        stage = model.box_source.heat_stage
+        online = model.backbone(v1)[stage]
+        target = model.target_net.module.backbone(v1)[stage]
     assert not torch.allclose(online, target, atol=1e-3)
     assert torch.allclose(feat, target, atol=1e-5)
     model = build(heat_network='online')
     feat, data = heat_input(model)
     with torch.no_grad():
-        online = model.backbone(data['inputs']['v1'])[model.heat_stage]
+        online = model.backbone(data['inputs']['v1'])[
+            model.box_source.heat_stage]
     assert torch.allclose(feat, online, atol=1e-5)
 
 
 def proposals_per_call(model, calls):
     data = model.data_preprocessor(e2e_batch(), True)
     out, used = [], []
-    real = model._propose
+    real = model.box_source.forward
 
     def record(*args):
-        boxes, ids, stats = real(*args)
-        out.append([b.clone() for b in boxes[0]])
-        used.append(float(stats['heat_warmup']))
-        return boxes, ids, stats
+        boxes = real(*args)
+        out.append([b.clone() for b in boxes.boxes[0]])
+        used.append(float(boxes.stats['heat_warmup']))
+        return boxes
 
-    with mock.patch.object(model, '_propose', side_effect=record):
+    with mock.patch.object(model.box_source, 'forward', side_effect=record):
         for _ in range(calls):
             model(**data, mode='loss')
     return out, used
@@ -78,8 +81,9 @@ def test_whole_image_warmup_then_heat_boxes():
     """'whole': the first ``iters`` steps use one box per image, the part of
     V1 that V2 and V3 both see (BYOL on that region), then the heat."""
     model = build(heat_warmup=dict(iters=2, mode='whole'))
-    with mock.patch.object(model.proposer, 'forward',
-                           wraps=model.proposer.forward) as heat:
+    proposer = model.box_source.proposer
+    with mock.patch.object(proposer, 'forward',
+                           wraps=proposer.forward) as heat:
         boxes, used = proposals_per_call(model, 3)
         assert heat.call_count == 1  # only the third step
     assert used == [1.0, 1.0, 0.0]
@@ -97,7 +101,7 @@ def test_random_box_warmup():
                                    area_ratio_range=(0.3, 0.5)))
     boxes, used = proposals_per_call(model, 2)
     assert used == [1.0, 1.0]
-    k = model.proposer.num_boxes
+    k = model.box_source.proposer.num_boxes
     sizes = set()
     for step in boxes:
         for per_image in step:
