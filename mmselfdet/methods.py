@@ -199,7 +199,8 @@ def _check_table() -> None:
         if m.toy_prepare is not None and m.toy_prepare.toy is None:
             raise ValueError(f'{__name__}: {m.name!r}: toy_prepare '
                              f'{m.toy_prepare.kind!r} has no toy command')
-    if len(METHODS) != len(_ROWS):
+    names = [m.name for m in _ROWS]
+    if len(set(names)) != len(names):
         raise ValueError(f'{__name__}: duplicate method names')
     types = [m.model_type for m in _ROWS if m.benchmark]
     if len(set(types)) != len(types):
