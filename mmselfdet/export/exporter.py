@@ -17,7 +17,7 @@ from .transfer import (excluded_prefixes, export_state_dict, format_key_report,
                        key_report, load_checkpoint_file, method_of,
                        move_res5_to_roi_head, transfer_set)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmselfdet.utils.paths import project_path
 
 # The detector a method is checked against when no --downstream-config is
 # given, keyed by model.type (e.g. 'MoCoV2' -> the first config of its family
@@ -105,10 +105,12 @@ def export_checkpoint(checkpoint: str,
     explicit = downstream_config is not None
     if not explicit:
         default = DEFAULT_DOWNSTREAM.get(method)
-        if default is None or not osp.isfile(osp.join(REPO, default)):
+        # configs/benchmarks/..., in a checkout or an installed wheel
+        if default is None or not osp.isfile(
+                project_path(default, must_exist=False)):
             raise ExportError(f'no default downstream config for {method}: '
                               'pass --downstream-config')
-        downstream_config = osp.join(REPO, default)
+        downstream_config = project_path(default)
     cfg = Config.fromfile(downstream_config)
     expected = cfg.get('pretrain')
     if expected is not None:
