@@ -1,6 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 from .embedders import ConvFCBoxEmbedder, ResLayerBoxEmbedder
-from .pooler import MultiLevelRoIPooler, boxes_to_rois
+from .pooler import MultiLevelRoIPooler
 
-__all__ = ['ConvFCBoxEmbedder', 'ResLayerBoxEmbedder', 'MultiLevelRoIPooler',
-           'boxes_to_rois']
+__all__ = ['ConvFCBoxEmbedder', 'ResLayerBoxEmbedder', 'MultiLevelRoIPooler']

@@ -11,18 +11,6 @@ from torch import Tensor
 from mmselfdet.registry import MODELS
 
 
-def boxes_to_rois(boxes: Sequence[Tensor]) -> Tensor:
-    """Per-image (n_i, 4) boxes -> (sum n_i, 5) rois ``[batch_idx, x1, y1,
-    x2, y2]``."""
-    rois = []
-    for i, b in enumerate(boxes):
-        idx = b.new_full((b.size(0), 1), i)
-        rois.append(torch.cat([idx, b[:, :4]], dim=1))  # (n_i, 5)
-    if not rois:
-        raise ValueError('boxes_to_rois: empty batch')
-    return torch.cat(rois, dim=0)  # (R, 5)
-
-
 @MODELS.register_module()
 class MultiLevelRoIPooler(nn.Module):
     """RoIAlign of boxes on feature levels.
