@@ -44,7 +44,6 @@ so set it when comparing files byte for byte.
 from __future__ import annotations
 
 import argparse
-import json
 import os.path as osp
 import sys
 from fractions import Fraction
@@ -65,13 +64,13 @@ from mmselfdet.datasets.proposals import (  # noqa: E402
     read_image_bgr,
     round_coord,
     round_score,
-    write_proposal_json,
 )
 from mmselfdet.datasets.proposals.driver import (  # noqa: E402
-    created_stamp,
+    merge_shard_files,
     parts_dir,
     remove_parts,
     run_sharded,
+    shard_output,
     sum_stats,
     write_records,
 )
@@ -83,9 +82,6 @@ from mmselfdet.version import __version__  # noqa: E402
 SS_SEED = 0
 _SCORE_DOC = ('selective search has no scores: score = 1 / (1 + rank), rank = '
               '0-based position in its ranked output (before filtering)')
-#: info keys that differ between shards of one run (or are recomputed).
-_PER_FILE_KEYS = ('created', 'failed_images', 'filter_stats', 'num_images',
-                  'num_proposals', 'shard')
 
 
 # --------------------------------------------------------------------------
@@ -167,17 +163,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         if args.workers < 1 or args.shard_size < 1:
             p.error('--workers and --shard-size must be >= 1')
     return args
-
-
-# --------------------------------------------------------------------------
-# listing and paths
-# --------------------------------------------------------------------------
-def shard_output(out: str, shard: Optional[Tuple[int, int]]) -> str:
-    """``OUT.json`` -> ``OUT.shard-i-of-n.json`` (unchanged without shard)."""
-    if shard is None:
-        return out
-    stem = out[:-5] if out.endswith('.json') else out
-    return f'{stem}.shard-{shard[0]}-of-{shard[1]}.json'
 
 
 # --------------------------------------------------------------------------
@@ -304,75 +289,6 @@ def generate(args: argparse.Namespace) -> str:
     return final
 
 
-# --------------------------------------------------------------------------
-# merge
-# --------------------------------------------------------------------------
-def merge(out: str, shard_files: Sequence[str]) -> str:
-    """Merge the shard files of one run into ``out``.
-
-    The numbers are copied, not re-parsed into arrays, so the result is
-    byte-identical to an unsharded run with the same arguments.
-
-    Raises:
-        SystemExit: Shards of different runs, missing or repeated shards, or
-            an image in two shards.
-    """
-    objs = []
-    for path in shard_files:
-        try:
-            with open(path, encoding='utf-8') as f:
-                objs.append((path, json.load(f)))
-        except (OSError, json.JSONDecodeError) as e:
-            raise SystemExit(f'error: cannot read shard "{path}": {e}') from e
-    common = None
-    shards = {}
-    for path, obj in objs:
-        info = obj.get('info', {})
-        if 'shard' not in info:
-            raise SystemExit(f'error: "{path}" is not a shard file')
-        params = {k: v for k, v in info.items() if k not in _PER_FILE_KEYS}
-        if common is None:
-            common = params
-        elif params != common:
-            diff = sorted(k for k in set(params) | set(common)
-                          if params.get(k) != common.get(k))
-            raise SystemExit(f'error: "{path}" comes from another run '
-                             f'(differs in {diff})')
-        if info['shard'] in shards:
-            raise SystemExit(f'error: shard {info["shard"]} given twice '
-                             f'({shards[info["shard"]]}, {path})')
-        shards[info['shard']] = path
-    n = int(next(iter(shards)).split('/')[1])
-    missing = [f'{i}/{n}' for i in range(n) if f'{i}/{n}' not in shards]
-    if missing or len(shards) != n:
-        raise SystemExit(f'error: shards {missing} of {n} are missing')
-    images, props, failed = [], [], []
-    stats = _empty_stats()
-    seen: Dict[int, str] = {}
-    for path, obj in objs:
-        for im in obj['images']:
-            if im['id'] in seen:
-                raise SystemExit(f'error: image {im["id"]} is in both '
-                                 f'"{seen[im["id"]]}" and "{path}"')
-            seen[im['id']] = path
-            images.append(im)
-        props += obj['proposals']
-        failed += obj['info'].get('failed_images', [])
-        for k, v in obj['info'].get('filter_stats', {}).items():
-            stats[k] = stats.get(k, 0) + int(v)
-    images.sort(key=lambda im: im['id'])
-    order = {im['id']: k for k, im in enumerate(images)}
-    # a stable sort keeps each image's own (descending score) order
-    props.sort(key=lambda p: order[p['image_id']])
-    info = dict(common, created=created_stamp(), failed_images=sorted(failed),
-                filter_stats=stats, num_images=len(images),
-                num_proposals=len(props))
-    write_proposal_json(out, images, props, info)
-    print(f'merged {len(shard_files)} shards into {out}: {len(images)} images, '
-          f'{len(props)} proposals', file=sys.stderr)
-    return out
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Generate proposals or merge shards.
 
@@ -384,7 +300,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     args = parse_args(argv)
     if args.merge:
-        merge(args.merge[0], args.merge[1:])
+        out, shard_files = args.merge[0], args.merge[1:]
+        info = merge_shard_files(out, shard_files)
+        print(f'merged {len(shard_files)} shards into {out}: '
+              f'{info["num_images"]} images, {info["num_proposals"]} '
+              'proposals', file=sys.stderr)
     else:
         generate(args)
     return 0

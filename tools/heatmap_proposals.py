@@ -127,7 +127,9 @@ def build_parts(cfg: Config, checkpoint: Optional[str], net: str,
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
                         logger='silent')
     if net == 'target' and hasattr(model, 'target_net'):
-        backbone = model.target_net.module[0]
+        target = model.target_net.module  # a BoxEncoder (or older tuple)
+        backbone = (target.backbone if hasattr(target, 'backbone') else
+                    target[0])
     else:
         backbone = model.backbone
     backbone.to(device).eval()

@@ -17,7 +17,9 @@ batch of images; :func:`run_sharded` does the rest:
   written with another header; a progress line is printed per shard.
 
 The caller writes the final file from the records (:func:`write_records`)
-and then removes the parts (:func:`remove_parts`).
+and then removes the parts (:func:`remove_parts`). A run can also be split
+over machines (``--shard i/n``: every n-th image, written to
+:func:`shard_output`) and the files merged with :func:`merge_shard_files`.
 
 A record is a json-serialisable dict per image: ``id``, ``file_name``,
 ``width``, ``height``, ``bboxes`` (x1y1x2y2 lists), ``scores`` (list or
@@ -34,17 +36,18 @@ import os.path as osp
 import shutil
 import sys
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 
 from mmselfdet.utils.io import atomic_write
 
-from .format import save_proposal_file
+from .format import save_proposal_file, write_proposal_json
 
 __all__ = [
     'run_sharded', 'parts_dir', 'remove_parts', 'write_records',
-    'created_stamp', 'dumps'
+    'created_stamp', 'dumps', 'sum_stats', 'shard_output', 'merge_shard_files'
 ]
 
 Record = Dict[str, Any]
@@ -247,4 +250,88 @@ def write_records(path: str, records: Sequence[Record],
                        scores=None if r.get('scores') is None else
                        np.asarray(r['scores'], np.float64))
          for r in records if r['bboxes']}, info)
+    return info
+
+
+def shard_output(out: str, shard: Optional[Tuple[int, int]]) -> str:
+    """``OUT.json`` -> ``OUT.shard-i-of-n.json`` (unchanged without shard)."""
+    if shard is None:
+        return out
+    stem = out[:-5] if out.endswith('.json') else out
+    return f'{stem}.shard-{shard[0]}-of-{shard[1]}.json'
+
+
+def merge_shard_files(out: str, shard_files: Sequence[str],
+                      sum_keys: Sequence[str] = ('filter_stats', )
+                      ) -> Dict[str, Any]:
+    """Merge the files of a run split with ``--shard i/n`` into ``out``.
+
+    A shard file (:func:`shard_output`) is a finished proposal file whose
+    ``info['shard']`` is ``'i/n'``; the ``info`` of all shards must agree
+    except for the keys that differ per file (stamps, counts, the
+    ``sum_keys`` statistics, which are summed).
+
+    The numbers are copied, not re-parsed into arrays, so the result is
+    byte-identical to an unsharded run with the same arguments.
+
+    Returns:
+        dict: The merged file's info.
+
+    Raises:
+        SystemExit: Shards of different runs, missing or repeated shards, or
+            an image in two shards.
+    """
+    per_file = {'created', 'failed_images', 'num_images', 'num_proposals',
+                'shard', *sum_keys}
+    objs = []
+    for path in shard_files:
+        try:
+            with open(path, encoding='utf-8') as f:
+                objs.append((path, json.load(f)))
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f'error: cannot read shard "{path}": {e}') from e
+    common = None
+    shards = {}
+    for path, obj in objs:
+        info = obj.get('info', {})
+        if 'shard' not in info:
+            raise SystemExit(f'error: "{path}" is not a shard file')
+        params = {k: v for k, v in info.items() if k not in per_file}
+        if common is None:
+            common = params
+        elif params != common:
+            diff = sorted(k for k in set(params) | set(common)
+                          if params.get(k) != common.get(k))
+            raise SystemExit(f'error: "{path}" comes from another run '
+                             f'(differs in {diff})')
+        if info['shard'] in shards:
+            raise SystemExit(f'error: shard {info["shard"]} given twice '
+                             f'({shards[info["shard"]]}, {path})')
+        shards[info['shard']] = path
+    n = int(next(iter(shards)).split('/')[1])
+    missing = [f'{i}/{n}' for i in range(n) if f'{i}/{n}' not in shards]
+    if missing or len(shards) != n:
+        raise SystemExit(f'error: shards {missing} of {n} are missing')
+    images, props, failed = [], [], []
+    stats: Dict[str, Dict[str, int]] = {k: {} for k in sum_keys}
+    seen: Dict[int, str] = {}
+    for path, obj in objs:
+        for im in obj['images']:
+            if im['id'] in seen:
+                raise SystemExit(f'error: image {im["id"]} is in both '
+                                 f'"{seen[im["id"]]}" and "{path}"')
+            seen[im['id']] = path
+            images.append(im)
+        props += obj['proposals']
+        failed += obj['info'].get('failed_images', [])
+        for key in sum_keys:
+            for k, v in obj['info'].get(key, {}).items():
+                stats[key][k] = stats[key].get(k, 0) + int(v)
+    images.sort(key=lambda im: im['id'])
+    order = {im['id']: k for k, im in enumerate(images)}
+    # a stable sort keeps each image's own (descending score) order
+    props.sort(key=lambda p: order[p['image_id']])
+    info = dict(common, created=created_stamp(), failed_images=sorted(failed),
+                num_images=len(images), num_proposals=len(props), **stats)
+    write_proposal_json(out, images, props, info)
     return info
