@@ -4,9 +4,11 @@
 by tools/eval_proposals.py and feeds object-aware crops like a selective
 search file does."""
 import json
+import os
 import os.path as osp
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -124,3 +126,45 @@ def test_heatmap_tool_without_checkpoint_is_reproducible(toy_root, tmp_path):
     for img_id, rec in tables[0].items():
         np.testing.assert_array_equal(rec['bboxes'],
                                       tables[1][img_id]['bboxes'])
+
+
+def test_heatmap_tool_resumes_to_the_boxes_of_one_run(toy_root, tmp_path,
+                                                      monkeypatch):
+    """Killed in its second shard, the rerun computes only the remaining
+    shards and writes the boxes of an uninterrupted run (each batch's draws
+    are seeded by its first image id, not by what ran before)."""
+    tool = load_tool('tools/heatmap_proposals.py')
+    ann = osp.join(toy_root, 'annotations', 'val.json')
+
+    def args(out):
+        return [E2E, osp.join(toy_root, 'val'), '--ann-file', ann, '--out',
+                str(out), '--num-boxes', '6', '--size', '64', '--device',
+                'cpu', '--batch-size', '2', '--shard-size', '4']
+
+    assert tool.main(args(tmp_path / 'one.json')) == 0
+    real = tool.HeatMapBatches.__call__
+    seen = []
+
+    def dies_in_shard_1(self, images):
+        if len(seen) == 6:
+            raise KeyboardInterrupt
+        seen.extend(im['id'] for im in images)
+        return real(self, images)
+
+    monkeypatch.setattr(tool.HeatMapBatches, '__call__', dies_in_shard_1)
+    out = tmp_path / 'resumed.json'
+    with pytest.raises(KeyboardInterrupt):
+        tool.main(args(out))
+    assert os.listdir(tmp_path / 'resumed.parts') == ['shard-00000.json']
+    seen.clear()
+    monkeypatch.setattr(tool.HeatMapBatches, '__call__', lambda self, ims: (
+        seen.extend(im['id'] for im in ims) or real(self, ims)))
+    assert tool.main(args(out)) == 0
+    ids = [im['id'] for im in json.load(open(ann))['images']]
+    assert seen == ids[4:]  # shard 0 was not redone
+    one, resumed = (load_proposal_file(p)[0] for p in (tmp_path / 'one.json',
+                                                       out))
+    for img_id in ids:
+        np.testing.assert_array_equal(resumed[img_id]['bboxes'],
+                                      one[img_id]['bboxes'])
+    assert sum(len(one[i]['bboxes']) for i in ids) > len(ids)
