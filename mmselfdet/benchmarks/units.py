@@ -129,6 +129,7 @@ def pretrain_config(toy_cfg: str, out: str, data_root: str,
         # the random row's init: mmdet's ResNet default
         cfg.model.backbone.zero_init_residual = True
     cfg.randomness = dict(seed=seed)
+    os.makedirs(osp.dirname(out), exist_ok=True)
     cfg.dump(out)
     return out
 
