@@ -7,9 +7,12 @@
   (boxes + coherence scores; readable by ``UnlabeledDataset``,
   ``tools/eval_proposals.py`` and the browsers); its ``info`` names the
   feature file and its shape;
-* ``X.features.npy``: float32 ``(P, C)``, row ``i`` the pooled feature of
+* ``X.features.npy``: float16 ``(P, C)`` (``feature_dtype``; float32 files
+  of earlier runs load too), row ``i`` the pooled feature of
   ``proposals[i]`` of the json, in file order (images by id, boxes by
-  descending score). Plain ``.npy``, loaded with ``allow_pickle=False``.
+  descending score). Plain ``.npy``, written row block by row block and
+  memory-mapped by the reader (``allow_pickle=False``), so neither side
+  holds the whole matrix in memory.
 * ``X.shards/``: work in progress, one ``NNNNN.json`` + ``NNNNN.npy`` pair
   per chunk of images; a chunk whose json exists is done, so an
   interrupted run resumes by skipping it.
@@ -90,8 +93,21 @@ def done_shards(directory: str) -> Set[int]:
 
 
 def merge_shards(directory: str, out_json: str,
-                 info: Mapping[str, Any]) -> Dict[str, int]:
+                 info: Mapping[str, Any],
+                 feature_dtype: str = 'float16') -> Dict[str, int]:
     """Merge every chunk into ``out_json`` + its feature file.
+
+    The feature file is filled one shard at a time through a memory map;
+    only one shard's features are in memory at once.
+
+    Args:
+        directory (str): The shard folder.
+        out_json (str): The proposal json to write (features beside it).
+        info (dict): Provenance stored in the json's ``info``.
+        feature_dtype (str): dtype of the feature file, 'float16'
+            (default: half the disk and page cache; stage B's k-means
+            works on normalised features, where float16's 3 significant
+            digits do not change assignments) or 'float32'.
 
     Returns:
         dict: ``images``, ``proposals``, ``feature_dim``, ``skipped`` (images
@@ -105,7 +121,7 @@ def merge_shards(directory: str, out_json: str,
     images: List[dict] = []
     skipped: List[dict] = []
     by_id: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
-    feats_by_id: Dict[int, np.ndarray] = {}
+    rows_by_id: Dict[int, Tuple[int, int, int]] = {}  # shard, start, n
     seen: Dict[int, str] = {}
     dim = 0
 
@@ -120,7 +136,7 @@ def merge_shards(directory: str, out_json: str,
         base = osp.join(directory, f'{idx:05d}')
         with open(base + '.json') as f:
             shard = json.load(f)
-        arr = np.load(base + '.npy', allow_pickle=False)
+        arr_rows, arr_dim = _npy_shape(base + '.npy')
         for im in shard.get('skipped', []):
             _once(int(im['id']), f'{idx:05d}.json (skipped)')
             skipped.append(im)
@@ -133,38 +149,67 @@ def merge_shards(directory: str, out_json: str,
             by_id[img_id] = (
                 np.asarray(e['bboxes'], np.float64).reshape(-1, 4),
                 np.asarray(e['scores'], np.float64))
-            feats_by_id[img_id] = arr[row:row + n]
+            rows_by_id[img_id] = (idx, row, n)
             row += n
-        if row != len(arr):
-            raise ValueError(f'shard {base}: {row} boxes but {len(arr)} '
+        if row != arr_rows:
+            raise ValueError(f'shard {base}: {row} boxes but {arr_rows} '
                              'feature rows (delete the shard to redo it)')
-        dim = dim or shard['dim']
+        dim = dim or shard['dim'] or arr_dim
     if not images:
         raise ValueError(f'no finished shard in "{directory}"')
     order = sorted(by_id)
+    sort_by_id, out_row, total = {}, {}, 0
     for img_id in order:  # the file's order: by id, descending score
         b, s = by_id[img_id]
         o = np.argsort(-s, kind='stable')
         by_id[img_id] = (b[o], s[o])
-        feats_by_id[img_id] = feats_by_id[img_id][o]
-    chunks = [feats_by_id[i] for i in order if len(feats_by_id[i])]
-    feats = (np.concatenate(chunks).astype(np.float32) if chunks else
-             np.zeros((0, dim), np.float32))
+        sort_by_id[img_id] = o
+        out_row[img_id] = total
+        total += len(o)
     npy = features_path(out_json)
     info = dict(info, features_file=osp.basename(npy),
-                feature_shape=list(feats.shape),
+                feature_shape=[total, dim], feature_dtype=feature_dtype,
                 skipped_images=sorted(skipped, key=lambda im: im['id']))
-    _atomic_save_npy(npy, feats)
+    tmp = f'{npy}.tmp-{os.getpid()}.npy'
+    if total and dim:
+        out = np.lib.format.open_memmap(tmp, mode='w+', dtype=feature_dtype,
+                                        shape=(total, dim))  # (P, C)
+        for idx in sorted(done_shards(directory)):
+            arr = np.load(osp.join(directory, f'{idx:05d}.npy'),
+                          mmap_mode='r', allow_pickle=False)
+            for img_id, (shard, start, n) in rows_by_id.items():
+                if shard == idx and n:
+                    o = out_row[img_id]
+                    out[o:o + n] = arr[start:start + n][sort_by_id[img_id]]
+        out.flush()
+        del out
+    else:
+        np.save(tmp, np.zeros((total, dim), feature_dtype),
+                allow_pickle=False)
+    os.replace(tmp, npy)
     save_proposal_file(out_json, images,
                        {i: dict(bboxes=by_id[i][0], scores=by_id[i][1])
                         for i in order}, info)
-    return dict(images=len(images), proposals=len(feats), feature_dim=dim,
+    return dict(images=len(images), proposals=total, feature_dim=dim,
                 skipped=len(skipped))
 
 
-def load_feature_proposals(json_path: str) -> Tuple[dict, np.ndarray]:
+def _npy_shape(path: str) -> Tuple[int, int]:
+    """(rows, columns) of a 2-d ``.npy`` file, read from its header."""
+    arr = np.load(path, mmap_mode='r', allow_pickle=False)
+    return arr.shape[0], (arr.shape[1] if arr.ndim == 2 else 0)
+
+
+def load_feature_proposals(json_path: str,
+                           mmap: bool = True) -> Tuple[dict, np.ndarray]:
     """The raw proposal json (``images``, ``proposals``, ``info``) and its
     aligned features, checked for agreement.
+
+    Args:
+        json_path (str): The proposal json of stage A.
+        mmap (bool): Memory-map the feature file (read-only
+            ``np.memmap``; pages are read when used) instead of loading
+            it. Defaults to True.
 
     Raises:
         FileNotFoundError: The json or its feature file is missing.
@@ -182,7 +227,8 @@ def load_feature_proposals(json_path: str) -> Tuple[dict, np.ndarray]:
     if not osp.isfile(npy):
         raise FileNotFoundError(f'feature file "{npy}" of "{json_path}" does '
                                 'not exist')
-    feats = np.load(npy, allow_pickle=False)
+    feats = np.load(npy, mmap_mode='r' if mmap else None,
+                    allow_pickle=False)
     if len(feats) != len(obj['proposals']):
         raise ValueError(f'"{json_path}" has {len(obj["proposals"])} '
                          f'proposals but "{npy}" has {len(feats)} feature '

@@ -100,9 +100,11 @@ def _stage_a_files(tmp_path):
 def test_shards_merge_aligned(tmp_path):
     out, by_id = _stage_a_files(tmp_path)
     obj, feats = load_feature_proposals(out)
+    assert isinstance(feats, np.memmap)  # stage B maps, never loads it
     assert [im['id'] for im in obj['images']] == [1, 2, 3, 4]
     expect = np.concatenate([by_id[i]['feats'] for i in (1, 2, 3)])
-    assert np.array_equal(feats, expect)
+    assert feats.dtype == np.float16  # stage A's file: float16
+    assert np.array_equal(feats, expect.astype(np.float16))
     assert [p['image_id'] for p in obj['proposals']] == [1] * 2 + [2] * 4 + \
         [3] * 3
     np.save(osp.join(tmp_path, 'p.features.npy'), feats[:-1])
@@ -237,3 +239,32 @@ def test_select_predictions_default_is_top_k_on_the_max_class_score():
     assert len(kb) == 0
     with pytest.raises(ValueError, match='mode'):
         select_predictions(b, s, lab, mode='best')
+
+
+def test_stage_b_clusters_a_memory_mapped_float16_file_without_a_copy(
+        tmp_path):
+    """Stage B at COCO scale: the float16 feature file is memory-mapped and
+    clustered in streamed mini-batches, so the heap never holds a float32
+    copy of the (N, C) matrix (the old path made three: the load, the
+    norms' temporary and the normalised copy)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    n, c = 24000, 64
+    centres = rng.standard_normal((4, c)).astype(np.float32) * 4
+    truth = rng.integers(0, 4, n)
+    x = centres[truth] + rng.standard_normal((n, c)).astype(np.float32)
+    path = str(tmp_path / 'f.features.npy')
+    np.save(path, x.astype(np.float16))
+    feats = np.load(path, mmap_mode='r')
+    full32 = n * c * 4
+    tracemalloc.start()
+    try:
+        labels, _ = cluster_features(feats, 4, seed=0, batch_size=256,
+                                     max_iter=1, chunk_bytes=2**16)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < full32 / 4, (peak, full32)
+    # still the right clusters: each true blob is one pseudo-class
+    pairs = set(zip(truth.tolist(), labels.tolist()))
+    assert len(pairs) == 4 and len({b for _, b in pairs}) == 4

@@ -63,6 +63,10 @@ def parse_args(argv=None):
                    default=[0.05, 0.9])
     p.add_argument('--nms-iou', type=float, default=0.7)
     p.add_argument('--max-per-img', type=int, default=50)
+    p.add_argument('--feature-dtype', choices=('float16', 'float32'),
+                   default='float16',
+                   help='dtype of X.features.npy (default float16: half the '
+                   'disk and memory map of stage B; shards stay float32)')
     p.add_argument('--score', default='coherence',
                    choices=['coherence', 'contrast'],
                    help='box score: coherence of the component, or '
@@ -298,7 +302,8 @@ def main(argv=None):
         print(f'{num_boxes} boxes for {num_imgs} images in '
               f'{time.time() - t0:.1f} s', flush=True)
     stats = merge_shards(sdir, args.out, info=dict(
-        settings, mmselfdet_version=mmselfdet.__version__))
+        settings, mmselfdet_version=mmselfdet.__version__),
+        feature_dtype=args.feature_dtype)
     print(f'wrote {args.out}: {stats}', flush=True)
     if stats['skipped']:
         print(f'{stats["skipped"]} unreadable image(s) left out, listed in '
