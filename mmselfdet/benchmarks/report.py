@@ -40,15 +40,13 @@ def mean_std(values: Sequence[float]) -> Optional[tuple]:
     return mean, std
 
 
-def probe_score(probe: dict) -> float:
-    """The k-NN top-1 accuracy of a probe result (``probe.py --out``)."""
-    for key in ('knn_top1', 'knn_acc', 'knn'):
-        if key in probe:
-            v = probe[key]
-            return float(v['top1'] if isinstance(v, dict) else v)
-    if 'results' in probe:
-        return probe_score(probe['results'])
-    raise KeyError(f'no k-NN accuracy in the probe result {sorted(probe)}')
+def probe_score(probe: dict, kind: str = 'knn') -> float:
+    """The ``kind`` (``knn`` / ``linear``) score of a probe result
+    (``tools/benchmarks/probe.py --out``): top-1 % on crops."""
+    if kind not in probe:
+        raise KeyError(f'no {kind} score in the probe result '
+                       f'{sorted(probe)}')
+    return float(probe[kind][probe.get('metric', 'top1')])
 
 
 def loss_verdict(pre: Optional[dict]) -> Optional[bool]:
@@ -70,11 +68,12 @@ def compare(method: tuple, base: tuple) -> str:
 
 def collect(work: str, preset: Preset, inits: List[str]) -> List[dict]:
     """One row per (init, detector, split) with every finished number."""
-    probes = {}
+    probes, linear = {}, {}
     for init in inits:
-        vals = [r['knn'] for r in (read_result(p) for p in sorted(
+        res = [r for r in (read_result(p) for p in sorted(
             glob.glob(osp.join(work, 'probe', f'{init}_s*')))) if r]
-        probes[init] = mean_std(vals)
+        probes[init] = mean_std([r['knn'] for r in res])
+        linear[init] = mean_std([r['linear'] for r in res if 'linear' in r])
     rows = []
     for init in inits:
         pre = read_result(osp.join(work, 'pretrain', init))
@@ -92,7 +91,8 @@ def collect(work: str, preset: Preset, inits: List[str]) -> List[dict]:
                            detector=det, split=split, n=len(res),
                            mAP=mean_std([r['mAP'] for r in res]),
                            mAP50=mean_std([r['mAP50'] for r in res]),
-                           probe=probes.get(init), pretrain=pre,
+                           probe=probes.get(init), linear=linear.get(init),
+                           pretrain=pre,
                            finetune_s=sum(r['seconds'] for r in res))
                 rows.append(row)
     # verdicts against the random row of the same detector and split
@@ -148,14 +148,15 @@ def markdown(rows: List[dict], preset: Preset, name: str) -> str:
             'top-1 on toy `val` object crops from `train` crops (random '
             f'init: seeds {list(preset.probe_seeds)}).\n\n')
     lines = ['| init | detector | split | bbox mAP | mAP50 | pretrain loss '
-             'vs chance | k-NN probe | learned | transfers | pretrain s | '
-             'fine-tune s |', '|' + '---|' * 11]
+             'vs chance | k-NN probe % | linear probe % | learned | '
+             'transfers | pretrain s | fine-tune s |', '|' + '---|' * 12]
     for r in rows:
         pre_s = r['pretrain']['seconds'] if r['pretrain'] else 0
         lines.append(
             f'| {r["label"]} | {r["detector"]} | {r["split"]} | '
             f'{_fmt(r["mAP"])} | {_fmt(r["mAP50"])} | '
-            f'{_loss(r["pretrain"])} | {_fmt(r["probe"])} | {r["learned"]}'
+            f'{_loss(r["pretrain"])} | {_fmt(r["probe"], 1)} | '
+            f'{_fmt(r.get("linear"), 1)} | {r["learned"]}'
             f' | {r["transfers"]} | {pre_s:.0f} | {r["finetune_s"]:.0f} |')
     return head + '\n'.join(lines) + '\n'
 

@@ -162,14 +162,17 @@ def _probe_unit(name, export: Optional[Unit], work, data_root,
         out = osp.join(folder, 'probe.json')
         ann = osp.join(data_root, 'annotations')
         sec = run_tool([
-            'tools/benchmarks/probe.py', ckpt, '--train-ann',
+            'tools/benchmarks/probe.py', ckpt, '--depth', '18',
+            '--zero-init-residual', 'true', '--train-ann',
             osp.join(ann, 'train.json'), '--val-ann',
             osp.join(ann, 'val.json'), '--mode', 'crops', '--seed',
             str(seed), '--out', out
         ], osp.join(folder, 'log.txt'))
         with open(out) as f:
             probe = json.load(f)
-        return dict(knn=report.probe_score(probe), seconds=sec, raw=probe)
+        return dict(knn=report.probe_score(probe),
+                    linear=report.probe_score(probe, 'linear'), seconds=sec,
+                    raw=probe)
 
     return Unit(f'probe {name} (seed {seed})', folder, fn,
                 [] if export is None else [export])

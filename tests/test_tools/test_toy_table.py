@@ -65,8 +65,10 @@ def _fake_results(work, preset):
                                   f'{init}_s{seed}'),
                          dict(mAP=v, mAP50=2 * v, seconds=1.0))
     for s, acc in zip(preset.probe_seeds, [0.40, 0.42, 0.44]):
-        write_result(osp.join(work, 'probe', f'random_s{s}'), dict(knn=acc))
-    write_result(osp.join(work, 'probe', 'mocov2_s0'), dict(knn=0.7))
+        write_result(osp.join(work, 'probe', f'random_s{s}'),
+                     dict(knn=acc, linear=acc + 0.1))
+    write_result(osp.join(work, 'probe', 'mocov2_s0'),
+                 dict(knn=0.7, linear=0.8))
     write_result(osp.join(work, 'pretrain', 'mocov2'),
                  dict(loss=4.0, chance=5.55, seconds=3.0))
 
@@ -80,6 +82,9 @@ def test_table_aggregates_seeds_and_writes_md_csv_png(tmp_path):
     sd = statistics.stdev([0.20, 0.22, 0.24])
     assert by['mocov2']['mAP'] == pytest.approx((0.22, sd))
     assert by['random']['probe'] == pytest.approx((0.42, 0.02))
+    assert by['random']['linear'] == pytest.approx((0.52, 0.02))
+    assert report.probe_score(dict(metric='top1', knn=dict(top1=41.5),
+                                   linear=dict(top1=50.0)), 'linear') == 50.0
     assert by['mocov2']['learned'] == 'learned'
     assert by['mocov2']['transfers'] == 'transfers'
     md = open(osp.join(work, 'results.md')).read()
