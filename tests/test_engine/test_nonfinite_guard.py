@@ -152,6 +152,50 @@ def test_nonfinite_gradient_of_a_finite_loss():
             'lin.bias (2 parameters)') in str(e.value)
 
 
+def _amp_wrapper(model, monkeypatch=None):
+    from mmselfdet.engine import NonFiniteGuardAmpOptimWrapper
+    if monkeypatch is not None:  # AmpOptimWrapper refuses to exist without
+        import mmengine.optim.optimizer.amp_optimizer_wrapper as amp  # CUDA
+        monkeypatch.setattr(amp, 'is_cuda_available', lambda: True)
+    wrapper = NonFiniteGuardAmpOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        policy='skip')
+    wrapper.message_hub = MessageHub.get_instance('test_nonfinite_guard')
+    return wrapper
+
+
+def test_amp_variant_skips_the_nan_step(monkeypatch):
+    """The guard composes with AmpOptimWrapper (without CUDA its loss
+    scaler is disabled: this checks the composition, the GPU test below
+    the scaler)."""
+    model, _, hub = _setup()
+    wrapper = _amp_wrapper(model, monkeypatch)
+    (b1, a1), (b2, a2), (b3, a3) = _train(model, wrapper, hub, 3)
+    assert _identical(b2, a2) and wrapper.skipped_steps == 1
+    assert not _identical(b1, a1) and not _identical(b3, a3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_amp_variant_with_the_loss_scaler():
+    model, _, hub = _setup()
+    model.cuda()
+    wrapper = _amp_wrapper(model)
+    scaler = lambda: copy.deepcopy(wrapper.loss_scaler.state_dict())  # noqa
+    hub.update_info('iter', 0)
+    model.train_step(_batch(), wrapper)
+    before, sc = _state(model, wrapper), scaler()
+    hub.update_info('iter', 1)
+    model.train_step(_batch(), wrapper)  # NaN loss: skipped, scaler kept
+    assert _identical(before, _state(model, wrapper)) and sc == scaler()
+    assert wrapper.skipped_steps == 1
+    # NaN gradients of a finite loss: the scaler's business, not counted
+    model.poison, model.poison_steps = 'grad', (model.step + 1, )
+    hub.update_info('iter', 2)
+    model.train_step(_batch(), wrapper)
+    assert _identical(before, _state(model, wrapper))
+    assert scaler()['scale'] == sc['scale'] / 2 and wrapper.skipped_steps == 1
+
+
 def test_bad_policy_named():
     with pytest.raises(ValueError, match="policy must be one of .*'halt'"):
         _setup('halt')
