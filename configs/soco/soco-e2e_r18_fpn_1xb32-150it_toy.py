@@ -1,7 +1,8 @@
 # End-to-end SoCo on the toy set (CPU): the toy SoCo model and views, but no
 # box from the data: every step the target backbone's heat map on V1 gives
 # K=4 boxes (HeatMapProposer), mapped into V2 / V3 by the views' geometry,
-# plus 2 extra 32-px crops of each box. 150 steps, SGD, like the toy SoCo.
+# SoCo's cutout in those V2 / V3 boxes, plus 2 extra 32-px crops of each
+# box. 150 steps, SGD, like the toy SoCo.
 # Toy-scale choices [ours]: heat from C2 (heat_stage=0, a 16x16 grid on the
 # 64-px V1; C5 is 2x2 there), absolute thresholds and region suppression
 # (best proposal recall on toy val, configs/soco/README.md); size filter in
@@ -19,7 +20,9 @@ model = dict(
     # extra crops cut from the un-augmented raw view, each with its own
     # SoCo V2 photometric augmentation (source='v1': from the augmented V1)
     extra_crops=dict(num_crops=2, size=32, scale=(1.0, 1.5), weight=1.0,
-                     source='raw', raw_view='raw'))
+                     source='raw', raw_view='raw'),
+    # SoCo's V2 / V3 cutout in box, on the device at the heat-map boxes
+    cutout=dict(prob=0.5, ratio=(0.1, 0.3)))
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(
     keep_boxes=False,

@@ -6,8 +6,9 @@
 # plus 2 extra 96-px crops of each box ("multiple cropping").
 # Every switch is documented in configs/soco/README.md.
 _base_ = ['./soco_r50_fpn_8xb32-lars-100e_in1k.py']
-# SoCo's V2 / V3 augmentation without the cutout in box: the views carry no
-# box (the boxes are found on the device after this pipeline)
+# SoCo's V2 / V3 augmentation; its cutout in box runs in the model
+# (`cutout` below): the views carry no box, the boxes are found on the
+# device after this pipeline
 v2_pipeline = _base_.v2_augs + _base_.flip_pack
 model = dict(
     proposer=dict(type='HeatMapProposer', num_boxes=4, reduce='mean',
@@ -22,7 +23,10 @@ model = dict(
     # extra crops cut from the un-augmented raw view (the image at V1's 224
     # px), each with its own SoCo V2 photometric augmentation
     extra_crops=dict(num_crops=2, size=96, scale=(1.0, 1.5), weight=1.0,
-                     source='raw', raw_view='raw'))
+                     source='raw', raw_view='raw'),
+    # SoCo's V2 / V3 cutout in box (p 0.5, 10-30 % of the box area), on the
+    # device at the heat-map boxes of V2 / V3, before either network
+    cutout=dict(prob=0.5, ratio=(0.1, 0.3)))
 train_dataloader = dict(dataset=dict(
     proposal_file=None,
     proposal_filter=None,

@@ -13,7 +13,8 @@ from .test_soco import BOXES, batch, tiny_soco
 
 E2E_ONLY = dict(heat_stage=0, restrict_to_views=False, min_visible=0.3,
                 jitter=None, heat_network='online',
-                heat_warmup=dict(iters=2), extra_crops=dict(num_crops=1))
+                heat_warmup=dict(iters=2), extra_crops=dict(num_crops=1),
+                cutout=dict(prob=0.5))
 
 
 @pytest.mark.parametrize('key', E2E_ONLY)

@@ -12,6 +12,7 @@ from torch import Tensor
 from mmselfdet.registry import MODELS
 from ..heads.soco_crops import build_crop_head
 from ..utils import BoxEncoder, momentum_copy
+from ..utils.photometric import cutout_in_boxes, parse_cutout
 from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
 from .soco_boxes import HeatMapBoxSource, ViewBoxSource, match_boxes
 
@@ -40,9 +41,12 @@ class SoCo(BaseSelfSupDetector):
     ``heat_stage``, ``restrict_to_views``, ``min_visible``, ``jitter``,
     ``heat_network`` and ``heat_warmup`` (see there). ``extra_crops=dict(
     ...)`` adds the end-to-end "multiple cropping" loss
-    ``loss_soco_crops`` (:class:`SoCoCropHead`). These keys only apply to
-    the end-to-end variant: given without a proposer they raise, naming
-    the key. The warm-up step count is the ``heat_step`` buffer (saved
+    ``loss_soco_crops`` (:class:`SoCoCropHead`). ``cutout=dict(prob,
+    ratio)`` is SoCo's V2 / V3 cutout in box, applied on the device to V2
+    and V3 once their heat-map boxes are known (:func:`cutout_in_boxes`;
+    SoCo proper cuts in the pipeline, ``RandomCutoutInBoxes``). These keys
+    only apply to the end-to-end variant: given without a proposer they
+    raise, naming the key. The warm-up step count is the ``heat_step`` buffer (saved
     with the checkpoint).
 
     Args:
@@ -58,6 +62,8 @@ class SoCo(BaseSelfSupDetector):
             end-to-end variant. Defaults to None.
         extra_crops (dict, optional): :class:`SoCoCropHead` keys. Defaults
             to None (no extra crops).
+        cutout (dict, optional): :func:`cutout_in_boxes` keys (``prob``,
+            ``ratio``, ``placement``, ``fill``). Defaults to None (off).
         **heat_options: :class:`HeatMapBoxSource` keys (``HEAT_KEYS``).
     """
 
@@ -73,6 +79,7 @@ class SoCo(BaseSelfSupDetector):
                  views: Sequence[str] = ('v1', 'v2', 'v3'),
                  proposer: OptConfigType = None,
                  extra_crops: Optional[dict] = None,
+                 cutout: Optional[dict] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None,
                  **heat_options) -> None:
@@ -84,8 +91,9 @@ class SoCo(BaseSelfSupDetector):
         unknown = sorted(set(heat_options) - set(HEAT_KEYS))
         if unknown:
             raise TypeError(f'SoCo: unknown keys {unknown}')
-        given = sorted(heat_options) + (['extra_crops'] if extra_crops
-                                        is not None else [])
+        given = sorted(heat_options) + [
+            k for k, v in (('extra_crops', extra_crops), ('cutout', cutout))
+            if v is not None]
         if proposer is None and given:
             raise ValueError(
                 f"SoCo: {', '.join(given)} needs a proposer (the end-to-end "
@@ -99,6 +107,7 @@ class SoCo(BaseSelfSupDetector):
         self.box_source = ViewBoxSource() if proposer is None else \
             HeatMapBoxSource(proposer, self.views, **heat_options)
         self.crop_head = build_crop_head(extra_crops)
+        self.cutout = parse_cutout(cutout)
         if getattr(self.box_source, 'heat_warmup', None) is not None:
             self.register_buffer('heat_step', torch.zeros((),
                                                           dtype=torch.long))
@@ -126,6 +135,10 @@ class SoCo(BaseSelfSupDetector):
         boxes = self.box_source(imgs, samples, heat, step)
         if step is not None:
             self.heat_step += 1
+        if self.cutout is not None:  # V2 / V3, before any of their forwards
+            imgs = imgs[:1] + tuple(cutout_in_boxes(img, b, **self.cutout)
+                                    for img, b in zip(imgs[1:],
+                                                      boxes.boxes[1:]))
         with torch.no_grad():
             target_feats += [target.features(img) for img in imgs[1:]]
         rois = [bbox2roi(b) for b in boxes.boxes]

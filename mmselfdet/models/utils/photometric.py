@@ -9,7 +9,7 @@ The draw (:func:`draw_photometric`) and the application
 exactly which parameters an image got.
 """
 import math
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -140,3 +140,97 @@ def apply_photometric(img: Tensor, params: Dict[str, Tensor]) -> Tensor:
         out = _blur(out, params['sigma'])
     solar = torch.where(out >= 128 / 255, 1 - out, out)
     return torch.where(params['solarize'].view(-1, 1, 1, 1), solar, out)
+
+
+_CUTOUT_KEYS = ('prob', 'ratio', 'placement', 'fill')
+
+
+def parse_cutout(cfg: Optional[dict]) -> Optional[dict]:
+    """Check a :func:`cutout_in_boxes` config (``SoCo(cutout=...)``) and
+    fill in its defaults; None stays None."""
+    if cfg is None:
+        return None
+    unknown = sorted(set(cfg) - set(_CUTOUT_KEYS))
+    if unknown:
+        raise KeyError(f'SoCo: unknown cutout keys {unknown}; known: '
+                       f'{list(_CUTOUT_KEYS)}')
+    out = dict(prob=float(cfg.get('prob', 0.5)),
+               ratio=tuple(float(r) for r in cfg.get('ratio', (0.1, 0.3))),
+               placement=cfg.get('placement', 'inside'),
+               fill=float(cfg.get('fill', 0.0)))
+    lo, hi = out['ratio']
+    if not 0 <= out['prob'] <= 1 or not 0 < lo <= hi <= 1 or \
+            out['placement'] not in ('inside', 'center'):
+        raise ValueError(f"SoCo: cutout needs prob in [0, 1], ratio (lo, hi) "
+                         f"with 0 < lo <= hi <= 1 and placement 'inside' or "
+                         f"'center', got {cfg}")
+    return out
+
+
+def cutout_in_boxes(img: Tensor,
+                    boxes: Sequence[Tensor],
+                    prob: float = 0.5,
+                    ratio: Tuple[float, float] = (0.1, 0.3),
+                    placement: str = 'inside',
+                    fill: float = 0.0,
+                    generator: Optional[torch.Generator] = None) -> Tensor:
+    """SoCo's V2 / V3 "cutout in box" on a batch, on the device: the tensor
+    twin of ``RandomCutoutInBoxes`` for boxes known only inside the model.
+
+    Each box independently, with probability ``prob``: ``r`` uniform in
+    ``ratio``, a square of side ``round(sqrt(r * box area))`` px is set to
+    ``fill`` (0 in the normalised tensor is the mean colour, as the
+    official code writes). ``'inside'``: the square lies inside the box's
+    inner pixels (cut to them when the box is thinner), at a uniform
+    position; ``'center'`` (official): centred on a uniform integer point
+    of the box, clipped to the image only.
+
+    Args:
+        img (Tensor): (N, C, H, W) images (normalised).
+        boxes (Sequence[Tensor]): Per image (n_i, 4) boxes in its pixels.
+        prob, ratio, placement, fill: See above.
+        generator (torch.Generator, optional): For the draws.
+
+    Returns:
+        Tensor: (N, C, H, W), the input where nothing is cut.
+    """
+    num, _, height, width = img.shape
+    flat = torch.cat([b.reshape(-1, 4) for b in boxes]).to(
+        img.device, torch.float32)  # (R, 4)
+    if flat.numel() == 0:
+        return img
+    image = torch.cat([torch.full((len(b), ), i, dtype=torch.long,
+                                  device=img.device)
+                       for i, b in enumerate(boxes)])  # (R,)
+    gen_device = generator.device if generator is not None else img.device
+    u = torch.rand(flat.size(0), 4, generator=generator,
+                   device=gen_device).to(flat)  # keep, ratio, x, y
+    x1, y1, x2, y2 = flat.unbind(1)
+    r = ratio[0] + (ratio[1] - ratio[0]) * u[:, 1]
+    side = torch.round(torch.sqrt(r * (x2 - x1) * (y2 - y1))).clamp(min=1)
+    if placement == 'inside':
+        px0, py0 = x1.ceil(), y1.ceil()
+        avail_w, avail_h = x2.floor() - px0, y2.floor() - py0
+        sw, sh = torch.minimum(side, avail_w), torch.minimum(side, avail_h)
+        x0 = px0 + torch.floor(u[:, 2] * (avail_w - sw + 1))
+        y0 = py0 + torch.floor(u[:, 3] * (avail_h - sh + 1))
+        xe, ye = x0 + sw, y0 + sh
+        keep = (avail_w > 0) & (avail_h > 0)
+    else:
+        lo_x, lo_y = x1.floor(), y1.floor()
+        cx = lo_x + torch.floor(u[:, 2] * (torch.maximum(x2.ceil(), lo_x + 1)
+                                           - lo_x))
+        cy = lo_y + torch.floor(u[:, 3] * (torch.maximum(y2.ceil(), lo_y + 1)
+                                           - lo_y))
+        x0, y0 = cx - torch.floor(side / 2), cy - torch.floor(side / 2)
+        xe, ye = x0 + side, y0 + side
+        keep = torch.ones_like(x0, dtype=torch.bool)
+    keep &= u[:, 0] < prob
+    xs = torch.arange(width, device=img.device, dtype=flat.dtype)
+    ys = torch.arange(height, device=img.device, dtype=flat.dtype)
+    in_x = (xs[None] >= x0[:, None]) & (xs[None] < xe[:, None])  # (R, W)
+    in_y = (ys[None] >= y0[:, None]) & (ys[None] < ye[:, None])  # (R, H)
+    cut = in_y[:, :, None] & in_x[:, None, :] & keep[:, None, None]
+    mask = torch.zeros(num, height * width, device=img.device).index_add_(
+        0, image, cut.flatten(1).float()) > 0  # (N, H * W)
+    return img.masked_fill(mask.view(num, 1, height, width), fill)
