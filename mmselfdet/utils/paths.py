@@ -96,5 +96,8 @@ def register_config_scope(scope: Optional[str] = None) -> None:
     Args:
         scope (str, optional): The prefix. Defaults to :data:`CONFIG_SCOPE`.
     """
-    from mmengine.config.utils import MODULE2PACKAGE
+    try:
+        from mmengine.config.utils import MODULE2PACKAGE
+    except ImportError:  # an mmengine without the table resolves by itself
+        return
     MODULE2PACKAGE.setdefault(scope or CONFIG_SCOPE, PACKAGE)
