@@ -38,11 +38,11 @@ Parts: :mod:`.common` (the methods, a view of :mod:`mmselfdet.methods`),
 :mod:`.images` (stage 1), :mod:`.derive` (stage 2), :mod:`.steps` (stages
 3-5), :mod:`.cli` (arguments and the run).
 """
+from mmselfdet.methods import COCO_TRAIN, IMAGENET_1K
 from .cli import DESCRIPTION, Stage, main, parse_args
 from .common import METHODS, REPO, InputError, Method
-from .derive import (CAP_FACTOR, COCO_TRAIN, IMAGENET_1K, MIN_ITERS,
-                     derive_budget, derive_config, find_dataset,
-                     stretch_schedule, write_config)
+from .derive import (CAP_FACTOR, MIN_ITERS, derive_budget, derive_config,
+                     find_dataset, stretch_schedule, write_config)
 from .images import check_image, check_images, list_input
 from .steps import (export, latest_checkpoint, launch_command, preparation,
                     run_step, show, train)

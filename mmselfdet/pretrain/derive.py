@@ -6,7 +6,6 @@ import os
 import os.path as osp
 from typing import List, Optional, Tuple
 
-from mmselfdet.methods import COCO_TRAIN, IMAGENET_1K  # noqa: F401
 from .common import REPO, InputError, Method
 
 CAP_FACTOR = 4  # at most CAP_FACTOR x the paper's epochs
