@@ -152,6 +152,35 @@ def test_nonfinite_gradient_of_a_finite_loss():
             'lin.bias (2 parameters)') in str(e.value)
 
 
+def test_a_finite_rank_skips_when_another_rank_is_not(monkeypatch):
+    """The ranks agree through one all_reduce (max) of a flag per check:
+    here the other rank's flag (1) arrives at step 2, so this rank, whose
+    loss and gradients are finite, skips that step too."""
+    from mmselfdet.engine.optim_wrappers import nonfinite_guard as guard
+    model, wrapper, hub = _setup('skip', steps=())
+    calls = []
+
+    def all_reduce(flag, op):
+        calls.append((model.step, float(flag), op))
+        if model.step == 2 and len(calls) % 2 == 1:  # the loss check
+            flag.fill_(1.0)
+
+    monkeypatch.setattr(guard, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(guard, 'all_reduce', all_reduce)
+    (b1, a1), (b2, a2), (b3, a3) = _train(model, wrapper, hub, 3)
+    assert _identical(b2, a2) and not _identical(b3, a3)
+    assert wrapper.skipped_steps == 1
+    # steps 1 and 3: loss and gradient checks; step 2: the loss check only
+    assert calls == [(1, 0.0, 'max'), (1, 0.0, 'max'), (2, 0.0, 'max'),
+                     (3, 0.0, 'max'), (3, 0.0, 'max')]
+    wrapper.set_policy('stop')
+    model.step = 1  # next forward is step 2 again
+    calls.clear()
+    with pytest.raises(FloatingPointError,
+                       match='this rank is finite, another rank is not'):
+        _train(model, wrapper, hub, 1)
+
+
 def _amp_wrapper(model, monkeypatch=None):
     from mmselfdet.engine import NonFiniteGuardAmpOptimWrapper
     if monkeypatch is not None:  # AmpOptimWrapper refuses to exist without
