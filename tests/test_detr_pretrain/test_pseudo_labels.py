@@ -245,8 +245,8 @@ def test_stage_b_clusters_a_memory_mapped_float16_file_without_a_copy(
         tmp_path):
     """Stage B at COCO scale: the float16 feature file is memory-mapped and
     clustered in streamed mini-batches, so the heap never holds a float32
-    copy of the (N, C) matrix (the old path made three: the load, the
-    norms' temporary and the normalised copy)."""
+    copy of the (N, C) matrix (the old path held the loaded matrix, the
+    norms' temporary and the normalised copy: peak 3x the float32 size)."""
     import tracemalloc
     rng = np.random.default_rng(0)
     n, c = 24000, 64
