@@ -161,10 +161,12 @@ class NonFiniteGuardMixin:
         if self._skip_this_step:
             return
         if self.check_grads:
-            params = [p for g in self.optimizer.param_groups
-                      for p in g['params'] if p.grad is not None]
+            every = [p for g in self.optimizer.param_groups
+                     for p in g['params']]
+            params = [p for p in every if p.grad is not None]
             finite = _all_finite([p.grad.detach() for p in params]) \
-                if params else torch.ones((), dtype=torch.bool)
+                if params else torch.ones((), dtype=torch.bool,
+                                          device=every[0].device)
             if self._agree_nonfinite(finite):
                 self._nonfinite('gradient', self._bad_grad_names(params))
                 return
