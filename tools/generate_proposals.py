@@ -16,7 +16,8 @@ Run from the repository root::
         props.shard-0-of-4.json props.shard-1-of-4.json ...
 
 Output: one proposal json (format: :mod:`mmselfdet.datasets.proposals`).
-Images are listed with :class:`mmselfdet.datasets.UnlabeledDataset`, sorted
+Images are listed as :class:`mmselfdet.datasets.UnlabeledDataset` lists
+them (:func:`mmselfdet.datasets.proposals.list_images`), sorted
 by image id (COCO id, or position in the folder scan / list file), and
 ``--shard i/n`` (0-based ``i``) takes every n-th of them starting at ``i``
 and writes ``OUT.shard-i-of-n.json``.
@@ -28,18 +29,18 @@ shard is written atomically to ``OUT.parts/`` (for a ``--shard`` run,
 shards found there, and the folder is deleted once the final json is
 written. Parts made with other arguments are refused.
 
-Bad images: files are decoded with ``cv2.IMREAD_ANYDEPTH |
-cv2.IMREAD_ANYCOLOR`` (EXIF orientation applied, as in training) and
+Bad images: files are decoded by the decoder ``LoadImageRobust`` uses
+(:mod:`mmselfdet.utils.image`: ``cv2.IMREAD_ANYDEPTH |
+cv2.IMREAD_ANYCOLOR``, EXIF orientation applied, as in training) and
 converted to 8-bit BGR (gray, gray + alpha, BGRA, 16-bit, float). An image
 that cannot be decoded is kept in ``images`` with no proposals, named in
 ``info['failed_images']`` and reported as a warning; it never stops the run.
 
 Determinism: the same input and arguments give byte-identical files for any
 ``--workers``, ``--shard-size`` and sharding (then merged), and after a
-resume. The
-``info['created']`` stamp is the current UTC time unless the environment
-variable ``SOURCE_DATE_EPOCH`` is set (the reproducible-builds convention),
-so set it when comparing files byte for byte.
+resume. The ``info['created']`` stamp is the current UTC time unless the
+environment variable ``SOURCE_DATE_EPOCH`` is set (the reproducible-builds
+convention), so set it when comparing files byte for byte.
 """
 from __future__ import annotations
 
