@@ -1,12 +1,13 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """What the stages of own-data pretraining share: the repository root, the
 methods it offers (a view of the one method table) and the input error."""
-import os.path as osp
 from typing import Dict, NamedTuple, Optional
 
 from mmselfdet.methods import METHODS as ALL_METHODS
+from mmselfdet.utils.paths import project_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# holds configs/ and tools/: the checkout, or mmselfdet/.mim in a wheel
+REPO = project_root()
 
 
 class Method(NamedTuple):
