@@ -95,7 +95,8 @@ class Method:
     @property
     def needs_backbone(self) -> bool:
         """Own-data pretraining needs ``--backbone CKPT`` (DETR stages)."""
-        return self.prepare is DETR_STAGES
+        return self.prepare is not None and \
+            self.prepare.kind == DETR_STAGES.kind
 
 
 def _bench(folder: str) -> str:
