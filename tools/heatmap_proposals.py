@@ -30,7 +30,9 @@ The run goes through the sharded driver
 (:func:`mmselfdet.datasets.proposals.driver.run_sharded`): finished shards
 of ``--shard-size`` images are kept in ``OUT.parts/`` and a rerun resumes
 there. The draws of a batch are seeded by ``--seed`` and the batch's first
-image id, so a resumed run writes the same boxes as an uninterrupted one.
+image id, so a resumed run writes the same boxes as an uninterrupted one
+(batches never cross a shard: ``--batch-size`` and ``--shard-size`` are
+both recorded in ``info['parameters']``).
 """
 from __future__ import annotations
 
@@ -233,7 +235,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     params = dict(proposer=proposer_cfg, thresholds=list(thresholds),
                   heat_stage=heat_stage, size=size, net=args.net,
                   num_boxes=args.num_boxes, seed=args.seed,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, shard_size=args.shard_size)
     header = dict(parameters=params, checkpoint=args.checkpoint,
                   config=args.config, cfg_options=args.cfg_options,
                   images=[args.img_root, args.ann_file, len(images)])
