@@ -230,8 +230,8 @@ def part_step(args) -> str:
     lines = [
         f'### Per iteration (batch {args.batch_size}, {device})', '',
         f'- configs: `{SOCO_CFG}` (selective-search boxes) and `{E2E_CFG}` '
-        '(heat-map boxes + 2 extra crops per box; also with '
-        '`extra_crops=None`: the proposer\'s own cost); the same '
+        '(heat-map boxes, cutout in the V2 / V3 boxes, 2 extra crops per '
+        'box; also with `extra_crops=None`: without the crops); the same '
         f'{args.batch_size} toy images through each config\'s pipeline; '
         f'{args.warmup} warm-up steps each, then {args.iters} steps each, '
         'alternating A/B', f'- {mem}', '',
