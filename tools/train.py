@@ -47,6 +47,13 @@ def parse_args():
     return args
 
 
+# optimizer wrapper -> its AMP twin (``--amp``)
+AMP_OF = {
+    'OptimWrapper': 'AmpOptimWrapper',
+    'NonFiniteGuardOptimWrapper': 'NonFiniteGuardAmpOptimWrapper',
+}
+
+
 def check_model_type(cfg: Config) -> None:
     """Fail early, naming the key, when ``model.type`` is not registered."""
     from mmdet.registry import MODELS
@@ -65,6 +72,7 @@ def check_model_type(cfg: Config) -> None:
 
 def main():
     args = parse_args()
+    import mmselfdet  # noqa: F401  (resolves `mmselfdet::` config bases)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -72,10 +80,12 @@ def main():
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
+        if optim_wrapper in AMP_OF.values():
             print('AMP is already enabled in the config.', file=sys.stderr)
         else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            # the non-finite guard keeps guarding under AMP
+            cfg.optim_wrapper.type = AMP_OF.get(optim_wrapper,
+                                                'AmpOptimWrapper')
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
     if args.auto_scale_lr:

@@ -48,7 +48,7 @@ train_dataloader = dict(dataset=dict(
 # parameter (biases, BN / BN1d weights) takes no weight decay and no trust
 # ratio (LARSOptimWrapperConstructor, exclude_1d)
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='NonFiniteGuardAmpOptimWrapper',
     loss_scale='dynamic',
     constructor='LARSOptimWrapperConstructor',
     optimizer=dict(type='LARS', lr=1.0, momentum=0.9, weight_decay=1e-5),

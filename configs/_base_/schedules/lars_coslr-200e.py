@@ -6,7 +6,7 @@
 # total batch sets lr = 0.3 x batch / 256 and auto_scale_lr.base_batch_size
 # = batch (docs/architecture.md, "Learning rate and batch size").
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='NonFiniteGuardOptimWrapper',
     constructor='LARSOptimWrapperConstructor',
     optimizer=dict(type='LARS', lr=0.3, momentum=0.9, weight_decay=1e-6),
     paramwise_cfg=dict(exclude_1d=True))

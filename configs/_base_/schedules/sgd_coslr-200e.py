@@ -3,7 +3,7 @@
 # batch / 256 and auto_scale_lr.base_batch_size = batch
 # (docs/architecture.md, "Learning rate and batch size").
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='NonFiniteGuardOptimWrapper',
     optimizer=dict(type='SGD', lr=0.03, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=200, by_epoch=True, begin=0, end=200)

@@ -3,7 +3,7 @@
 # lr = 0.03 x batch / 256 and auto_scale_lr.base_batch_size = batch
 # (docs/architecture.md, "Learning rate and batch size").
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='NonFiniteGuardOptimWrapper',
     optimizer=dict(type='SGD', lr=0.03, momentum=0.9, weight_decay=1e-4,
                    nesterov=True))
 param_scheduler = [
