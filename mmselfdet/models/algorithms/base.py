@@ -55,7 +55,8 @@ class BaseSelfSupDetector(BaseModel):
 
     @property
     def online_modules(self) -> Tuple[nn.Module, ...]:
-        """The modules a momentum encoder copies (backbone, neck)."""
+        """The modules a momentum encoder copies (backbone, neck); InsLoc
+        and SoCo copy their named ``online_encoder`` instead."""
         return tuple(m for m in (self.backbone, self.neck) if m is not None)
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:

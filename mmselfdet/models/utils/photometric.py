@@ -6,7 +6,8 @@ cut on the device, e.g. the end-to-end SoCo extra crops).
 
 The draw (:func:`draw_photometric`) and the application
 (:func:`apply_photometric`) are separate, so a caller (or a test) can see
-exactly which parameters an image got.
+exactly which parameters an image got. :func:`cutout_in_boxes` is SoCo's
+V2 / V3 cutout in box for boxes found inside the model (end-to-end SoCo).
 """
 import math
 from typing import Dict, Optional, Sequence, Tuple
