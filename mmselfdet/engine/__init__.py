@@ -8,7 +8,6 @@ from .hooks import MomentumScheduleHook, NonFiniteLossHook, SafeCheckpointHook
 from .lars import LARS, LARSOptimWrapperConstructor
 from .optim_wrappers import (NonFiniteGuardAmpOptimWrapper,
                              NonFiniteGuardOptimWrapper)
-from .self_training import SelfTrainingHook
 
 register_checkpoint_safe_globals()
 __all__ = ['BadImageSummaryHook', 'SafeCheckpointHook', 'NonFiniteLossHook']
@@ -16,5 +15,4 @@ __all__ = ['BadImageSummaryHook', 'SafeCheckpointHook', 'NonFiniteLossHook']
 __all__ += ['register_checkpoint_safe_globals', 'safe_checkpoint_globals',
            'init_cpu_dist_if_needed', 'CPU_DDP_WRAPPER', 'prepare_launch', 'finish_launch', 'MomentumScheduleHook', 'LARS',
            'LARSOptimWrapperConstructor', 'NonFiniteGuardOptimWrapper',
-           'NonFiniteGuardAmpOptimWrapper',
-           'SelfTrainingHook']
+           'NonFiniteGuardAmpOptimWrapper']

@@ -1,11 +1,11 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """FeatureClusterProposer, kmeans_locations, cluster_components
-(mmselfdet/models/proposers/feature_cluster.py)."""
+(mmselfdet/simdetr/feature_cluster.py)."""
 import numpy as np
 import pytest
 import torch
 
-from mmselfdet.models.proposers.feature_cluster import (
+from mmselfdet.simdetr.feature_cluster import (
     FeatureClusterProposer, cluster_components, kmeans_locations)
 
 META = dict(img_shape=(128, 128), scale_factor=(1.0, 1.0),

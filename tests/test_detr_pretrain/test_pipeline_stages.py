@@ -1,7 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Stages A-D on tiny toy data: tools/detr_pretrain/make_proposals.py
 (resume), cluster_pseudo_labels.py, and SelfTrainingHook
-(mmselfdet/engine/self_training.py) inside a real Runner with resume."""
+(mmselfdet/simdetr/self_training.py) inside a real Runner with resume."""
 import importlib.util
 import json
 import os
@@ -93,7 +93,7 @@ def _cfg(pseudo_json, toy_root, work_dir, max_iters):
 
 
 def _hook(runner):
-    from mmselfdet.engine import SelfTrainingHook
+    from mmselfdet.simdetr import SelfTrainingHook
     return next(h for h in runner.hooks if isinstance(h, SelfTrainingHook))
 
 

@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Stage B and COCO writing (mmselfdet/detr_pretrain/pseudo_labels.py,
+"""Stage B and COCO writing (mmselfdet/simdetr/pseudo_labels.py,
 coco.py, feature_proposals.py, rounds.py)."""
 import json
 import os.path as osp
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmselfdet.detr_pretrain import (cluster_class_names, cluster_features,
+from mmselfdet.simdetr import (cluster_class_names, cluster_features,
                                      load_feature_proposals, merge_shards,
                                      proposals_to_coco,
                                      pseudo_labels_from_proposals,
@@ -147,7 +147,7 @@ def test_select_predictions():
 
 
 def test_write_round_reclusters_every_box_into_one_label_space(tmp_path):
-    from mmselfdet.detr_pretrain import write_round
+    from mmselfdet.simdetr import write_round
     images = [dict(id=i, file_name=f'{i}.jpg', width=40, height=40)
               for i in (1, 2, 3)]
     box = np.array([[0, 0, 10, 10], [5, 5, 20, 20]], np.float64)

@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""SelfTrainingHook(recluster=True) (mmselfdet/engine/self_training.py):
+"""SelfTrainingHook(recluster=True) (mmselfdet/simdetr/self_training.py):
 every box of the next round, kept prediction or previous label, gets its id
 from one k-means, so the round holds a single label space."""
 import json
@@ -12,8 +12,8 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from mmselfdet.detr_pretrain import cluster_class_names, write_coco_json
-from mmselfdet.engine import SelfTrainingHook
+from mmselfdet.simdetr import cluster_class_names, write_coco_json
+from mmselfdet.simdetr import SelfTrainingHook
 
 # inputs are 64x64 (original images 128x128, scale factor 0.5); the
 # backbone's 8x8 map is [1, 0] left of x=32 and [0, 1] right of it

@@ -1,6 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Stage A over a folder with a corrupt image
-(tools/detr_pretrain/make_proposals.py, mmselfdet/detr_pretrain/
+(tools/detr_pretrain/make_proposals.py, mmselfdet/simdetr/
 feature_proposals.py): the file is listed as skipped and never replaced by
 another image, or the run stops at once naming it; a merge refuses
 duplicate image ids."""
@@ -9,7 +9,7 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from mmselfdet.detr_pretrain import (load_feature_proposals, merge_shards,
+from mmselfdet.simdetr import (load_feature_proposals, merge_shards,
                                      write_shard)
 from ..utils import load_tool, write_random_images
 

@@ -67,7 +67,7 @@ def write_features(path: str, n: int, c: int, dtype: str,
 def child(args) -> dict:
     """Measure in this (fresh) process; returns the numbers."""
     import tracemalloc
-    from mmselfdet.detr_pretrain import cluster_features
+    from mmselfdet.simdetr import cluster_features
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     tracemalloc.start()
     t0 = time.time()

@@ -36,7 +36,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmselfdet.detr_pretrain import pseudo_labels_from_proposals
+    from mmselfdet.simdetr import pseudo_labels_from_proposals
     stats = pseudo_labels_from_proposals(
         args.proposals, args.out, num_classes=args.num_classes,
         seed=args.seed, max_per_img=args.max_per_img or None,

@@ -6,7 +6,7 @@ locations of each image's feature map (k-means at several k), turns every
 connected component of every cluster into a box, filters the boxes and pools
 a feature per box (:class:`mmselfdet.models.proposers.FeatureClusterProposer`).
 Writes ``OUT.json`` (mmselfdet proposal format) + ``OUT.features.npy``
-(see :mod:`mmselfdet.detr_pretrain.feature_proposals`). Work is written in
+(see :mod:`mmselfdet.simdetr.feature_proposals`). Work is written in
 shards of ``--shard-size`` images; rerunning the command skips finished
 shards (resume), ``--overwrite`` starts afresh.
 
@@ -202,8 +202,8 @@ def main(argv=None):
     import mmselfdet  # noqa: F401
     from mmselfdet.datasets.proposals import relative_image_name
     from mmselfdet.datasets.unlabeled import UnlabeledDataset
-    from mmselfdet.detr_pretrain import done_shards, merge_shards, shard_dir
-    from mmselfdet.models.proposers import FeatureClusterProposer
+    from mmselfdet.simdetr import done_shards, merge_shards, shard_dir
+    from mmselfdet.simdetr import FeatureClusterProposer
     init_default_scope('mmdet')
     from mmdet.models.data_preprocessors import DetDataPreprocessor
 
@@ -256,7 +256,7 @@ def main(argv=None):
                                    std=[58.395, 57.12, 57.375],
                                    bgr_to_rgb=True,
                                    pad_size_divisor=32).to(device)
-    from mmselfdet.detr_pretrain import write_shard
+    from mmselfdet.simdetr import write_shard
     t0 = time.time()
     bar = tqdm(total=sum(min(args.shard_size, n - s * args.shard_size)
                          for s in todo), disable=args.no_progress,

@@ -20,7 +20,7 @@ def main(argv=None):
     p.add_argument('--topk', type=int, default=30,
                    help='boxes per image (DETReg: 30)')
     args = p.parse_args(argv)
-    from mmselfdet.detr_pretrain import proposals_to_coco
+    from mmselfdet.simdetr import proposals_to_coco
     stats = proposals_to_coco(args.proposals, args.out, topk=args.topk)
     print(f'wrote {args.out}: {stats}', flush=True)
     return stats

@@ -179,7 +179,7 @@ def label_recall(files, gt_json):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, REPO)
-    from mmselfdet.detr_pretrain.coco import cluster_class_names
+    from mmselfdet.simdetr.coco import cluster_class_names
     py = sys.executable
     wd = osp.abspath(args.work_dir)
     if args.fresh and osp.isdir(wd):
@@ -244,7 +244,7 @@ def main(argv=None):
     rounds = [(f'stage A, best {args.boxes_per_img} per image', props,
                args.boxes_per_img), (f'round 0 (stage B, K={k})', pseudo,
                                      None)]
-    from mmselfdet.detr_pretrain.rounds import round_file
+    from mmselfdet.simdetr.rounds import round_file
     for r in range(1, args.rounds):  # the files SelfTrainingHook wrote
         if osp.isfile(round_file(pre_dir, r)):
             rounds.append((f'round {r} (self-training)',
