@@ -218,7 +218,10 @@ def _pipeline_unit(name, preset, work, data_root) -> Unit:
 def run_units(units: List[Unit], jobs: int = 1) -> None:
     """Run every unfinished unit once its dependencies are done, up to
     ``jobs`` at a time, printing progress."""
-    todo = [u for u in units if not u.done()]
+    # the long chains first: preparation and pretraining gate the rest
+    todo = sorted((u for u in units if not u.done()),
+                  key=lambda u: not u.name.startswith(('prepare',
+                                                       'pretrain')))
     print(f'{len(units) - len(todo)} of {len(units)} units already done; '
           f'{len(todo)} to run', flush=True)
     t0, finished = time.time(), 0
