@@ -10,6 +10,12 @@ from .common import REPO, InputError, Method
 
 CAP_FACTOR = 4  # at most CAP_FACTOR x the paper's epochs
 MIN_ITERS = 200  # floor of a derived budget
+# AMP optimizer wrapper -> its fp32 twin (a run without CUDA); the
+# non-finite guard stays (tools/train.py --amp maps the other way)
+FP32_OF = {
+    'AmpOptimWrapper': 'OptimWrapper',
+    'NonFiniteGuardAmpOptimWrapper': 'NonFiniteGuardOptimWrapper',
+}
 
 
 def derive_budget(num_images: int, total_batch: int, paper_epochs: float,
@@ -169,12 +175,12 @@ def derive_config(args, method: Method, root: str, images_json: str,
         why.append(f'warning: the queue (model.queue_len={queue}) is longer '
                    f'than your {num_images} images: it holds several keys '
                    'of each image; consider --cfg-options model.queue_len=...')
-    if (cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and not cuda
-            and args.launcher != 'slurm'):
-        cfg.optim_wrapper.type = 'OptimWrapper'
+    amp = cfg.optim_wrapper.get('type')
+    if amp in FP32_OF and not cuda and args.launcher != 'slurm':
+        cfg.optim_wrapper.type = FP32_OF[amp]
         cfg.optim_wrapper.pop('loss_scale', None)
-        why.append('no GPU here: fp32 instead of AMP (AmpOptimWrapper needs '
-                   'CUDA)')
+        why.append(f'no GPU here: fp32 instead of AMP ({amp} needs CUDA; '
+                   f'{FP32_OF[amp]} instead)')
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     return cfg, why, prep

@@ -226,7 +226,8 @@ def test_slurm_dry_run_soco_schedule(toy_root, tmp_path, capfd):
     assert (warm.type, warm.begin, warm.end) == ('LinearLR', 0, 20)
     assert (cos.begin, cos.end, cos.T_max) == (20, 200, 180)
     assert 'convert_to_iter_based' not in warm
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'  # SLURM: GPUs
+    # SLURM: GPUs, AMP as the config has it (with the non-finite guard)
+    assert cfg.optim_wrapper.type == 'NonFiniteGuardAmpOptimWrapper'
     props = osp.join(str(tmp_path), 'data', 'proposals_ss.json')
     assert cfg.train_dataloader.dataset.proposal_file == props
     assert 'generate_proposals.py' in s['prepare'][0]
@@ -313,10 +314,13 @@ def test_every_method_without_preparation_reads_the_images(imgs, tmp_path):
         assert set(ds[0]['inputs']) == want, method
         if method == 'byol':  # 4.8 for 16 x 256; 1 x 256 -> 0.3
             assert used_lrs(cfg, 1, False) == pytest.approx([0.3])
-        if method == 'soco-e2e':  # AMP needs CUDA: fp32 on a CPU machine
+        if method == 'soco-e2e':  # AMP needs CUDA: fp32 on a CPU machine,
+            # the non-finite guard kept
             assert cfg.optim_wrapper.type == (
-                'AmpOptimWrapper' if torch.cuda.is_available() else
-                'OptimWrapper')
+                'NonFiniteGuardAmpOptimWrapper' if torch.cuda.is_available()
+                else 'NonFiniteGuardOptimWrapper')
+            assert ('loss_scale' in cfg.optim_wrapper) == \
+                torch.cuda.is_available()
 
 
 def test_empty_and_missing_folder(tmp_path):
