@@ -125,13 +125,15 @@ _ROWS = (
            paper_config='configs/detco/detco_r50_8xb32-coslr-200e_in1k.py',
            paper_images=IMAGENET_1K, downstream=_bench('detco'),
            benchmark=_bench('detco')),
-    Method('mocov2-objcrop', 'MoCo v2 + object-aware crops', 'MoCoV2',
+    Method('mocov2-objcrop', 'MoCo v2 + object-aware crops (toy: gt boxes)',
+           'MoCoV2',
            toy_config='configs/objcrop/mocov2-objcrop_r18_1xb32-150it_toy.py',
            paper_config='configs/objcrop/'
            'mocov2-objcrop_r50_8xb32-coslr-200e_coco.py',
            paper_images=COCO_TRAIN, downstream=_bench('objcrop'),
            prepare=SELECTIVE_SEARCH),
-    Method('byol-objcrop', 'BYOL + object-aware crops', 'BYOL',
+    Method('byol-objcrop', 'BYOL + object-aware crops (toy: gt boxes)',
+           'BYOL',
            toy_config='configs/objcrop/byol-objcrop_r18_1xb32-110it_toy.py',
            paper_config='configs/objcrop/'
            'byol-objcrop_r50_8xb32-coslr-200e_coco.py',

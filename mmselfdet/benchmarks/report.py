@@ -205,13 +205,29 @@ def plot(rows: List[dict], path: str) -> None:
     plt.close(fig)
 
 
+def unit_totals(work: str) -> dict:
+    """Units finished under ``work`` and their summed wall and CPU
+    seconds (CPU time: user + system of each tool and its workers)."""
+    res = [read_result(osp.dirname(p)) for p in glob.glob(
+        osp.join(work, '**', 'result.json'), recursive=True)]
+    res = [r for r in res if r and 'seconds' in r]
+    cpu = [r['cpu_s'] for r in res if r.get('cpu_s') == r.get('cpu_s')
+           and r.get('cpu_s') is not None]
+    return dict(units=len(res), wall_s=sum(r['seconds'] for r in res),
+                cpu_s=sum(cpu), cpu_units=len(cpu))
+
+
 def write_all(work: str, preset: Preset, inits: List[str], name: str,
               seconds: float) -> List[dict]:
     """Collect, print and write ``results.md`` / ``.csv`` / ``.png`` and
     ``results.json`` into ``work``."""
     rows = collect(work, preset, inits)
     os.makedirs(work, exist_ok=True)
-    text = markdown(rows, preset, name)
+    tot = unit_totals(work)
+    text = markdown(rows, preset, name) + (
+        f'\n{tot["units"]} units: {tot["wall_s"] / 60:.1f} min of unit wall '
+        f'time, {tot["cpu_s"] / 60:.1f} CPU-min (of the {tot["cpu_units"]} '
+        'units that recorded it)\n')
     print('\n' + text)
     print(f'wall time of this run {seconds / 60:.1f} min; files in {work}')
     with open(osp.join(work, 'results.md'), 'w') as f:

@@ -33,13 +33,19 @@ from typing import Callable, Dict, List, Optional
 from mmselfdet.benchmarks import report
 from mmselfdet.benchmarks.methods import METHODS, check_methods
 from mmselfdet.benchmarks.presets import DETECTORS, PRESETS, Preset
-from mmselfdet.benchmarks.units import (REPO, coco_maps, finetune_config,
-                                        last_checkpoint, loss_vs_chance,
+from mmselfdet.benchmarks.units import (LAST_CPU, REPO, coco_maps,
+                                        finetune_config, last_checkpoint,
+                                        loss_vs_chance,
                                         pretrain_config, read_result,
                                         run_tool, scalar_records,
                                         write_result)
 
 LOW_DATA = 'low_data'
+
+
+def _cpu(folder: str) -> float:
+    """CPU seconds of the unit's last tool run (its ``log.txt``)."""
+    return LAST_CPU.get(osp.join(folder, 'log.txt'), float('nan'))
 
 
 class Unit:
@@ -114,7 +120,8 @@ def _prepare_unit(name, prepare, work, data_root) -> Unit:
             return dict(output=out, seconds=0.0, reused=True)
         cmd = [a.format(root=data_root, out=out) for a in template]
         sec = run_tool(cmd, osp.join(folder, 'log.txt'), threads=2)
-        return dict(output=out, seconds=sec, reused=False)
+        return dict(output=out, seconds=sec, cpu_s=_cpu(folder),
+                    reused=False)
 
     return Unit(f'prepare {name}', folder, fn)
 
@@ -129,7 +136,8 @@ def _pretrain_unit(name, toy_cfg, preset, work, data_root, deps) -> Unit:
         sec = run_tool(['tools/train.py', cfg, '--work-dir', folder],
                        osp.join(folder, 'log.txt'))
         res = loss_vs_chance(scalar_records(folder))
-        return dict(res, seconds=sec, checkpoint=last_checkpoint(folder),
+        return dict(res, seconds=sec, cpu_s=_cpu(folder),
+                    checkpoint=last_checkpoint(folder),
                     config=cfg)
 
     return Unit(f'pretrain {name}', folder, fn, deps)
@@ -147,7 +155,7 @@ def _export_unit(name, det, pre: Unit, work) -> Unit:
         if parts:
             cmd += ['--parts'] + parts
         sec = run_tool(cmd, osp.join(folder, 'log.txt'))
-        return dict(exported=out, seconds=sec)
+        return dict(exported=out, seconds=sec, cpu_s=_cpu(folder))
 
     return Unit(f'export {name} -> {det}', folder, fn, [pre])
 
@@ -172,6 +180,7 @@ def _probe_unit(name, export: Optional[Unit], work, data_root,
             probe = json.load(f)
         return dict(knn=report.probe_score(probe),
                     linear=report.probe_score(probe, 'linear'), seconds=sec,
+                    cpu_s=_cpu(folder),
                     raw=probe)
 
     return Unit(f'probe {name} (seed {seed})', folder, fn,
@@ -193,7 +202,7 @@ def _finetune_unit(name, det, split, seed, export: Optional[Unit], preset,
         for ckpt in os.listdir(folder):  # the table needs no weights
             if ckpt.endswith('.pth'):
                 os.remove(osp.join(folder, ckpt))
-        return dict(coco_maps(folder), seconds=sec)
+        return dict(coco_maps(folder), seconds=sec, cpu_s=_cpu(folder))
 
     return Unit(f'fine-tune {det} {split} from {name} (seed {seed})', folder,
                 fn, [] if export is None else [export])
@@ -210,7 +219,7 @@ def _pipeline_unit(name, preset, work, data_root) -> Unit:
             '--work-dir', osp.join(folder, 'run')
         ], osp.join(folder, 'log.txt'), threads=2)
         with open(osp.join(folder, 'run', 'results.json')) as f:
-            return dict(json.load(f), seconds=sec)
+            return dict(json.load(f), seconds=sec, cpu_s=_cpu(folder))
 
     return Unit(f'DETR pretraining pipeline {name}', folder, fn)
 

@@ -45,21 +45,38 @@ def write_result(folder: str, result: dict) -> dict:
 
 def run_tool(cmd: List[str], log: str, threads: int = 1) -> float:
     """Run ``python cmd...`` from the repository with its output in
-    ``log``; raise with the log's tail on failure. Returns seconds."""
+    ``log``; raise with the log's tail on failure. Returns wall seconds;
+    the child's CPU seconds (user + system, its own children included) are
+    in :data:`LAST_CPU` under the log's path (a shared machine's load
+    stretches wall time, CPU time much less)."""
     os.makedirs(osp.dirname(log), exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads),
                PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     t0 = time.time()
     with open(log, 'w') as f:
-        code = subprocess.call([sys.executable] + cmd, cwd=REPO, env=env,
-                               stdout=f, stderr=subprocess.STDOUT)
+        # a wrapper shell reports the CPU time of the tool and its workers
+        proc = subprocess.Popen(
+            ['bash', '-c', 'TIMEFORMAT="%U %S"; time "$@" 2>&1',
+             'run_tool', sys.executable] + cmd, cwd=REPO, env=env,
+            stdout=f, stderr=subprocess.PIPE, text=True)
+        _, times = proc.communicate()
+    code = proc.returncode
+    try:
+        user, system = (float(x) for x in times.split()[-2:])
+        LAST_CPU[log] = user + system
+    except ValueError:
+        LAST_CPU[log] = float('nan')
     if code != 0:
         with open(log) as f:
             tail = ''.join(f.readlines()[-25:])
         raise RuntimeError(f'failed ({code}): {" ".join(cmd)}\n--- last '
                            f'lines of {log} ---\n{tail}')
     return time.time() - t0
+
+
+#: log path -> CPU seconds of its last :func:`run_tool`
+LAST_CPU: Dict[str, float] = {}
 
 
 def scalar_records(work_dir: str) -> List[dict]:

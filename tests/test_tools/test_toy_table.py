@@ -70,7 +70,7 @@ def _fake_results(work, preset):
     write_result(osp.join(work, 'probe', 'mocov2_s0'),
                  dict(knn=0.7, linear=0.8))
     write_result(osp.join(work, 'pretrain', 'mocov2'),
-                 dict(loss=4.0, chance=5.55, seconds=3.0))
+                 dict(loss=4.0, chance=5.55, seconds=3.0, cpu_s=2.5))
 
 
 def test_table_aggregates_seeds_and_writes_md_csv_png(tmp_path):
@@ -90,6 +90,10 @@ def test_table_aggregates_seeds_and_writes_md_csv_png(tmp_path):
     md = open(osp.join(work, 'results.md')).read()
     assert '| MoCo v2 | retinanet | 10pct | 0.220 ± 0.020 |' in md
     assert '4.00 vs 5.55' in md
+    # 6 fine-tunes of 1 s + the pretraining's 3 s; CPU time only where
+    # recorded
+    assert '7 units: 0.1 min of unit wall time, 0.0 CPU-min (of the 1 ' \
+        'units' in md
     csv_lines = open(osp.join(work, 'results.csv')).read().splitlines()
     assert csv_lines[0].startswith('init,detector,split,n,mAP_mean')
     assert csv_lines[2].startswith('mocov2,retinanet,10pct,3,0.22')
