@@ -1,7 +1,7 @@
 # SimDETR on the toy data: stock Deformable DETR (tiny, configs/simdetr/
 # _base_/) trained on the pseudo-labels of stages A+B
 # (tools/detr_pretrain/make_proposals.py + cluster_pseudo_labels.py) with
-# two self-training rounds (SelfTrainingHook relabels the images at 150 it).
+# two self-training rounds (SelfTrainingLoop relabels the images at 150 it).
 # Run by tools/detr_pretrain/run_toy_pipeline.py, which sets ann_file.
 _base_ = './_base_/deformable-detr_r18_toy.py'
 
@@ -23,7 +23,18 @@ test_cfg = None
 test_evaluator = None
 
 max_iters = 300
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+# Stage D: SelfTrainingLoop relabels the images with the detector every
+# `interval` iterations and rebuilds its dataloader on the new json (the
+# toy pipeline sets interval from --pretrain-iters / --rounds or
+# --relabel-every). Toy [ours]: the best 10 boxes per image by maximum
+# class score (the threshold rule of sessions 2-6: selection='threshold',
+# score_thr=0.25); measured in configs/simdetr/README.md.
+train_cfg = dict(
+    _delete_=True, type='SelfTrainingLoop', max_iters=max_iters,
+    interval=150, num_rounds=2, selection='topk', nms_iou=0.5,
+    max_per_img=10, recluster=False,
+    label_dataloader=dict(batch_size=16, num_workers=0, dataset=dict(
+        pipeline={{_base_.test_pipeline}})))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20)
 ]
@@ -31,15 +42,3 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
                     max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
-
-# Stage D: relabel with the detector every `interval` iterations (the toy
-# pipeline sets it from --pretrain-iters / --rounds or --relabel-every).
-# Toy [ours]: the best 10 boxes per image by maximum class score (the
-# threshold rule of sessions 2-6: selection='threshold', score_thr=0.25);
-# measured in configs/simdetr/README.md.
-custom_hooks = [
-    dict(type='SelfTrainingHook', interval=150, num_rounds=2,
-         selection='topk', nms_iou=0.5, max_per_img=10, recluster=False,
-         label_dataloader=dict(batch_size=16, num_workers=0, dataset=dict(
-             pipeline={{_base_.test_pipeline}})))
-]

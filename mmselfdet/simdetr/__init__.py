@@ -8,12 +8,15 @@
   COCO json (``coco.py``);
 * stage C: stock mmdet detectors, nothing here;
 * stage D: self-training rounds (``rounds.py``: which predictions become
-  labels; ``self_training.py``: relabelling inside a training run).
+  labels; ``relabel.py``: one round's relabelling; ``self_training.py``:
+  the training loops that run the rounds and rebuild their dataloader;
+  ``self_training_hook.py``: the former hook, deprecated).
 
-Registers ``FeatureClusterProposer`` (MODELS) and the self-training
-classes of ``self_training.py``. The former homes
-``mmselfdet.detr_pretrain``, ``mmselfdet.models.proposers.feature_cluster``
-and ``mmselfdet.engine.self_training`` re-export from here.
+Registers ``FeatureClusterProposer`` (MODELS), ``SelfTrainingLoop`` and
+``SelfTrainingEpochLoop`` (LOOPS) and ``SelfTrainingHook`` (HOOKS). The
+former homes ``mmselfdet.detr_pretrain``,
+``mmselfdet.models.proposers.feature_cluster`` and
+``mmselfdet.engine.self_training`` re-export from here.
 """
 from .coco import (cluster_class_names, proposals_to_coco, read_coco_images,
                    write_coco_json)
@@ -25,7 +28,10 @@ from .feature_proposals import (done_shards, features_path,
 from .pseudo_labels import cluster_features
 from .rounds import (SELECTION_MODES, pseudo_labels_from_proposals,
                      round_file, select_predictions, write_round)
-from .self_training import SelfTrainingHook
+from .relabel import SelfTrainingRounds
+from .self_training import (SelfTrainingEpochLoop, SelfTrainingLoop,
+                            SelfTrainingStateHook)
+from .self_training_hook import SelfTrainingHook
 
 __all__ = [
     'cluster_class_names', 'proposals_to_coco', 'read_coco_images',
@@ -33,5 +39,7 @@ __all__ = [
     'kmeans_locations', 'done_shards', 'features_path',
     'load_feature_proposals', 'merge_shards', 'shard_dir', 'write_shard',
     'cluster_features', 'SELECTION_MODES', 'pseudo_labels_from_proposals',
-    'round_file', 'select_predictions', 'write_round', 'SelfTrainingHook'
+    'round_file', 'select_predictions', 'write_round', 'SelfTrainingRounds',
+    'SelfTrainingLoop', 'SelfTrainingEpochLoop', 'SelfTrainingStateHook',
+    'SelfTrainingHook'
 ]

@@ -14,9 +14,9 @@ done (scikit-learn's own stopping rule); a last pass in chunks assigns
 every row. Heap memory is O(N) for the labels plus O(batch * C): about
 8 bytes per box instead of the ~8 * C of the whole float32 matrix and its
 normalised copy (docs/benchmarks.md). faiss would be faster on a GPU but
-is not a dependency. Cluster ids are made canonical, ordered by decreasing cluster
-size (ties by the centre's lexicographic order), so a fixed seed always
-gives the same id for the same cluster and id 0 is the most frequent
+is not a dependency. Cluster ids are made canonical, ordered by decreasing
+cluster size (ties by the centre's lexicographic order), so a fixed seed
+always gives the same id for the same cluster and id 0 is the most frequent
 pseudo-class.
 """
 import warnings

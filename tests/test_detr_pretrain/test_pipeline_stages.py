@@ -1,6 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Stages A-D on tiny toy data: tools/detr_pretrain/make_proposals.py
-(resume), cluster_pseudo_labels.py, and SelfTrainingHook
+(resume), cluster_pseudo_labels.py, and SelfTrainingLoop
 (mmselfdet/simdetr/self_training.py) inside a real Runner with resume."""
 import importlib.util
 import json
@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from mmengine.hooks import Hook
 
 from ..utils import REPO
 
@@ -78,7 +79,7 @@ def _cfg(pseudo_json, toy_root, work_dir, max_iters):
     ds = cfg.train_dataloader.dataset
     ds.update(ann_file=pseudo_json, data_root='', metainfo=dict(
         classes=classes), data_prefix=dict(img=osp.join(toy_root, 'train/')))
-    label_ds = cfg.custom_hooks[0].label_dataloader.dataset
+    label_ds = cfg.train_cfg.label_dataloader.dataset
     for t in ds.pipeline + label_ds.pipeline:
         if t['type'] == 'Resize':
             t['scale'] = (64, 64)
@@ -86,15 +87,39 @@ def _cfg(pseudo_json, toy_root, work_dir, max_iters):
     cfg.train_cfg.max_iters = max_iters
     cfg.default_hooks.checkpoint.update(interval=3, max_keep_ckpts=3)
     cfg.default_hooks.logger.interval = 1
-    hook = cfg.custom_hooks[0]
-    hook.update(interval=2, num_rounds=3, score_thr=0.0, max_per_img=3)
-    hook.label_dataloader.batch_size = 8
+    cfg.train_cfg.update(interval=2, num_rounds=3, max_per_img=3)
+    cfg.train_cfg.label_dataloader.batch_size = 8
     return cfg
 
 
-def _hook(runner):
-    from mmselfdet.simdetr import SelfTrainingHook
-    return next(h for h in runner.hooks if isinstance(h, SelfTrainingHook))
+class _BatchProbe(Hook):
+    """Records (image id, number of boxes) of every training batch."""
+
+    def __init__(self):
+        self.seen, self.by_iter = {}, {}
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        seen = [(s.metainfo['img_id'], len(s.gt_instances))
+                for s in data_batch['data_samples']]
+        self.seen[batch_idx] = seen  # batch_idx: the iteration (iter loop)
+        self.by_iter[runner.iter] = seen
+
+
+def _boxes_per_image(path):
+    """Boxes per image id that mmdet's CocoDataset keeps (w, h >= 1)."""
+    obj = json.load(open(path))
+    n = {im['id']: 0 for im in obj['images']}
+    for a in obj['annotations']:
+        if a['bbox'][2] >= 1 and a['bbox'][3] >= 1 and a['area'] > 0:
+            n[a['image_id']] += 1
+    return n
+
+
+def _rounds(runner):
+    from mmselfdet.simdetr import SelfTrainingLoop
+    assert isinstance(runner.train_loop, SelfTrainingLoop)
+    return runner.train_loop.rounds
 
 
 def test_self_training_rounds_and_resume_mid_round(pseudo_json, toy_root,
@@ -106,9 +131,19 @@ def test_self_training_rounds_and_resume_mid_round(pseudo_json, toy_root,
     # rounds start at iterations 2 and 4; two batches after each round
     # outrun what the old sampler had buffered
     runner = Runner.from_cfg(_cfg(pseudo_json, toy_root, run1, 5))
+    probe = _BatchProbe()
+    runner.register_hook(probe)
     runner.train()
     r1 = osp.join(run1, 'self_training', 'round_01.json')
-    assert _hook(runner).round == 2 and runner.iter == 5
+    r2 = osp.join(run1, 'self_training', 'round_02.json')
+    # every batch carries the boxes of its iteration's round: the rebuilt
+    # dataloader serves the new json at once (no stale buffered batch)
+    for it, label_file in ((0, pseudo_json), (1, pseudo_json), (2, r1),
+                           (3, r1), (4, r2)):
+        n_boxes = _boxes_per_image(label_file)
+        assert probe.seen[it] and all(n == n_boxes[i]
+                                      for i, n in probe.seen[it]), it
+    assert _rounds(runner).round == 2 and runner.iter == 5
     assert runner.train_dataloader.dataset.ann_file == osp.join(
         run1, 'self_training', 'round_02.json')
     # the round's json is a COCO file mmdet loads, boxes on every image
@@ -148,8 +183,7 @@ def test_self_training_rounds_and_resume_mid_round(pseudo_json, toy_root,
     cfg.load_from = osp.join(run1, 'iter_3.pth')
     runner = Runner.from_cfg(cfg)
     runner.train()
-    hook = _hook(runner)
-    assert runner.iter == 5 and hook.round == 2
+    assert runner.iter == 5 and _rounds(runner).round == 2
     assert not osp.exists(osp.join(run2, 'self_training', 'round_01.json'))
     r2 = osp.join(run2, 'self_training', 'round_02.json')
     assert json.load(open(r2))['info']['previous'] == r1
@@ -169,3 +203,36 @@ def test_browse_pseudo_labels_draws_png(pseudo_json, toy_root, tmp_path):
         json.dump(dict(images=[]), open(bad, 'w'))
         _tool('browse_pseudo_labels').main([bad, '--img-root', toy_root,
                                             '--out', out])
+
+
+def test_epoch_loop_relabels_between_epochs(pseudo_json, toy_root, tmp_path):
+    """SelfTrainingEpochLoop: epoch 0 trains on round 0, the loop relabels
+    before epoch 1 and that epoch's batches carry round 1's boxes."""
+    from mmengine.runner import Runner
+    torch.manual_seed(0)
+    work = str(tmp_path / 'ep')
+    cfg = _cfg(pseudo_json, toy_root, work, 1)
+    st = {k: v for k, v in cfg.train_cfg.items()
+          if k not in ('type', 'max_iters')}
+    st.update(interval=1, num_rounds=2)
+    cfg.train_cfg = dict(type='SelfTrainingEpochLoop', max_epochs=2, **st)
+    cfg.train_dataloader.update(batch_size=8, sampler=dict(
+        type='DefaultSampler', shuffle=True))
+    cfg.default_hooks.checkpoint.update(by_epoch=True, interval=1)
+    cfg.log_processor = dict(by_epoch=True)
+    runner = Runner.from_cfg(cfg)
+    probe = _BatchProbe()
+    runner.register_hook(probe)
+    runner.train()
+    r1 = osp.join(work, 'self_training', 'round_01.json')
+    assert runner.train_loop.rounds.round == 1 and runner.epoch == 2
+    assert runner.train_dataloader.dataset.ann_file == r1
+    for it, label_file in ((0, pseudo_json), (1, pseudo_json), (0 + 2, r1),
+                           (1 + 2, r1)):
+        n_boxes = _boxes_per_image(label_file)
+        seen = probe.by_iter[it]
+        assert seen and all(n == n_boxes[i] for i, n in seen), it
+    ckpt = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu',
+                      weights_only=True)
+    # saved after epoch 0's hooks, before the relabelling of epoch 1
+    assert ckpt['meta']['self_training']['round'] == 0

@@ -9,7 +9,7 @@ Steps (each a subprocess running the user tool; logs in
 2. stage A: ``make_proposals.py`` over the ``unlabeled`` split;
 3. stage B: ``cluster_pseudo_labels.py`` (K = ``--num-classes``);
 4. stages C+D: ``tools/train.py`` on the pseudo-labels with the tiny
-   Deformable DETR and ``SelfTrainingHook`` (``--pretrain-iters``,
+   Deformable DETR and ``SelfTrainingLoop`` (``--pretrain-iters``,
    ``--rounds``);
 5. pseudo-label recall: stage A's boxes, round 0's labels and every
    self-training round's labels scored against the (otherwise unused)
@@ -233,8 +233,8 @@ def main(argv=None):
          f'train_dataloader.dataset.data_root={data}/',
          f'train_dataloader.dataset.metainfo.classes={classes}',
          f'model.bbox_head.num_classes={k}',
-         f'train_cfg.max_iters={it}', f'custom_hooks.0.interval={interval}',
-         f'custom_hooks.0.num_rounds={args.rounds}',
+         f'train_cfg.max_iters={it}', f'train_cfg.interval={interval}',
+         f'train_cfg.num_rounds={args.rounds}',
          f'default_hooks.checkpoint.interval={it}',
          f'randomness.seed={args.seed}'],
         osp.join(logs, 'pretrain.log'),
@@ -245,7 +245,7 @@ def main(argv=None):
                args.boxes_per_img), (f'round 0 (stage B, K={k})', pseudo,
                                      None)]
     from mmselfdet.simdetr.rounds import round_file
-    for r in range(1, args.rounds):  # the files SelfTrainingHook wrote
+    for r in range(1, args.rounds):  # the files SelfTrainingLoop wrote
         if osp.isfile(round_file(pre_dir, r)):
             rounds.append((f'round {r} (self-training)',
                            round_file(pre_dir, r), None))
