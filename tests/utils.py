@@ -37,7 +37,7 @@ view = [
 train_dataloader = dict(
     batch_size={batch_size}, num_workers=0, persistent_workers=False,
     dataset=dict(data_root={img_dir!r}, ann_file='', data_prefix=dict(img=''),
-                 pipeline=[dict(type='LoadImageFromFile'),
+                 pipeline=[_base_.load_image,
                            dict(type='LoadAnnotations', with_bbox=True),
                            dict(type='MultiBranch',
                                 branch_field=['view1', 'view2'],

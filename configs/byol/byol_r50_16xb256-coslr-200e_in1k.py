@@ -28,7 +28,7 @@ byol_view2 = [byol_crop] + byol_colour + [
 train_dataloader = dict(
     batch_size=256,
     dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
+        _base_.load_image,
         dict(type='LoadAnnotations', with_bbox=True),
         dict(type='MultiBranch', branch_field=['view1', 'view2'],
              view1=byol_view1, view2=byol_view2),

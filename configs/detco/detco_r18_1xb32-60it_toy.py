@@ -17,7 +17,7 @@ global_pipeline = _base_.color_augs + _base_.flip_pack
 local_pipeline = [dict(type='PackViewInputs')]
 train_dataloader = dict(
     dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
+        _base_.load_image,
         dict(type='RandomCropViews', view_names=('view1', 'view2'), size=64,
              crop_scale=(0.2, 1.0)),
         dict(type='JigsawPatches', view_name='local1', crop_size=63,

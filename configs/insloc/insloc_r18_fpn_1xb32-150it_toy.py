@@ -24,7 +24,7 @@ train_dataloader = dict(
         _delete_=True,
         type='MultiImageMixDataset',
         dataset=dict(**_base_.toy_dataset,
-                     pipeline=[dict(type='LoadImageFromFile')]),
+                     pipeline=[_base_.load_image]),
         pipeline=[
             dict(type='InstanceComposite', view_names=('query', 'key'),
                  fg_size=(24, 48), bg_size=64, crop_scale=(0.2, 1.0),

@@ -24,7 +24,7 @@ train_dataloader = dict(
         _delete_=True,
         type='MultiImageMixDataset',
         dataset=dict(**_base_.imagenet_dataset,
-                     pipeline=[dict(type='LoadImageFromFile')]),
+                     pipeline=[_base_.load_image]),
         pipeline=[
             # official CopyAndPaste: mmcv.imrescale of each crop into a
             # (randint(128, 255), randint(128, 255)) target

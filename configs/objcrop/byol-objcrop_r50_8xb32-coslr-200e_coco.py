@@ -9,7 +9,7 @@ _base_ = [
 ]
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    _base_.load_image,
     dict(type='LoadProposals'),
     dict(type='ObjectAwareCrops', mode='obj_obj_dilate',
          box_source='proposals', dilation=(0.1, 0.2), out_size=224,

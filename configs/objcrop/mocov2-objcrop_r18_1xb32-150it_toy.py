@@ -14,7 +14,7 @@ model = dict(
     neck=dict(in_channels=512, hid_channels=512, out_channels=128))
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    _base_.load_image,
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='ObjectAwareCrops', mode='obj_obj_dilate',
          box_source='gt_bboxes', dilation=(0.1, 0.2), out_size=64,

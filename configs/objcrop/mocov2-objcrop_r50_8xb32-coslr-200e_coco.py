@@ -12,7 +12,7 @@ mode = 'obj_obj_dilate'
 box_source = 'proposals'
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    _base_.load_image,
     dict(type='LoadProposals'),
     dict(type='ObjectAwareCrops', mode=mode, box_source=box_source,
          dilation=(0.1, 0.2), out_size=224, crop_scale=(0.2, 1.0)),

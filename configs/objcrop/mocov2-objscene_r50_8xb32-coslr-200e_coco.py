@@ -2,7 +2,7 @@
 _base_ = ['./mocov2-objcrop_r50_8xb32-coslr-200e_coco.py']
 view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    _base_.load_image,
     dict(type='LoadProposals'),
     dict(type='ObjectAwareCrops', mode='obj_scene', box_source='proposals',
          dilation=(0.1, 0.2), out_size=224, crop_scale=(0.2, 1.0)),

@@ -27,7 +27,7 @@ view_pipeline = _base_.color_augs + _base_.flip_pack
 train_dataloader = dict(dataset=dict(
     keep_boxes=False,
     pipeline=[
-        dict(type='LoadImageFromFile'),
+        _base_.load_image,
         dict(type='SoCoViews', box_source='none', v1_size=64, v2_size=64,
              v3_size=32, crop_scale=(0.5, 1.0), raw_view='raw'),
         dict(type='PackViews', pipelines=dict(

@@ -31,7 +31,7 @@ train_dataloader = dict(dataset=dict(
     proposal_file=None,
     proposal_filter=None,
     pipeline=[
-        dict(type='LoadImageFromFile'),
+        _base_.load_image,
         dict(type='SoCoViews', box_source='none', v1_size=224, v2_size=224,
              v3_size=112, crop_scale=(0.5, 1.0), raw_view='raw'),
         dict(type='PackViews', pipelines=dict(

@@ -25,7 +25,7 @@ cutout_pipeline = _base_.color_augs + [
     dict(type='RandomCutoutInBoxes', prob=0.5, ratio=(0.1, 0.3))
 ] + _base_.flip_pack
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    _base_.load_image,
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='SoCoViews', num_boxes=4, box_source='gt_bboxes', v1_size=64,
          v2_size=64, v3_size=32, crop_scale=(0.5, 1.0)),

@@ -23,7 +23,7 @@ train_dataloader = dict(dataset=dict(
                          area_ratio_range=None),
     missing_proposals='whole_image',
     pipeline=[
-        dict(type='LoadImageFromFile'),
+        _base_.load_image,
         dict(type='LoadProposals'),
         dict(type='SoCoViews', num_boxes=4, box_source='proposals',
              v1_size=64, v2_size=64, v3_size=32, crop_scale=(0.5, 1.0)),

@@ -35,7 +35,7 @@ train_dataloader = dict(dataset=dict(
                          area_ratio_range=(0.3, 0.8)),
     missing_proposals='whole_image',
     pipeline=[
-        dict(type='LoadImageFromFile'),
+        _base_.load_image,
         dict(type='LoadProposals'),
         dict(type='SoCoViews', num_boxes=4, box_source='proposals',
              v1_size=224, v2_size=224, v3_size=112, crop_scale=(0.5, 1.0)),

@@ -86,19 +86,50 @@ def test_bad_files_skipped_counted_and_listed(tmp_path):
 
 
 def test_fail_policy_stops_naming_the_file(tmp_path):
+    """on_error='fail' in the config's loader stops the run naming the file
+    (bad_images='fail' only checks that the loader says so)."""
     imgs = write_random_images(str(tmp_path / 'imgs'), n=8)
     with open(osp.join(imgs, 'broken.jpg'), 'wb') as f:
         f.write(b'\xff\xd8 not really a jpeg')
     cfg = Config.fromfile(reliability_config(imgs, str(tmp_path / 'w'),
                                              max_iters=4))
-    cfg.train_dataloader.dataset.bad_images = 'fail'
+    ds = cfg.train_dataloader.dataset
+    assert ds.pipeline[0] == dict(type='LoadImageRobust', on_error='skip')
+    ds.pipeline[0].on_error = 'fail'
+    ds.bad_images = 'fail'
     with pytest.raises(OSError, match='broken.jpg'):
         Runner.from_cfg(cfg).train()
 
 
+def _image_loaders(dataset_cfg):
+    """The first transform of every pipeline in a dataset config (wrappers
+    such as MultiImageMixDataset included): the image loaders."""
+    found = []
+    if dataset_cfg.get('pipeline'):
+        found.append(dataset_cfg['pipeline'][0])
+    if isinstance(dataset_cfg.get('dataset'), dict):
+        found += _image_loaders(dataset_cfg['dataset'])
+    return found
+
+
+PRETRAIN_CONFIGS = sorted(
+    c for c in glob.glob(osp.join(REPO, 'configs', '*', '*.py'))
+    if '/benchmarks/' not in c and '/simdetr/' not in c
+    and '/_base_/' not in c)
+
+
 def test_robust_loader_gives_the_stock_pixels(tmp_path):
-    """The loader UnlabeledDataset puts in place of LoadImageFromFile
-    decodes good files to the same pixels."""
+    """Every pretraining config names LoadImageRobust(on_error='skip') as
+    its image loader (nothing is swapped in at build time), and that loader
+    decodes good files to the stock LoadImageFromFile's pixels."""
+    assert len(PRETRAIN_CONFIGS) >= 20
+    robust = dict(type='LoadImageRobust', on_error='skip')
+    for path in PRETRAIN_CONFIGS:
+        cfg = Config.fromfile(path)
+        loaders = _image_loaders(cfg.train_dataloader.dataset)
+        # InsLoc: the mix wrapper's own pipeline starts with the composite
+        assert robust in loaders, (path, loaders)
+        assert not any(t['type'] == 'LoadImageFromFile' for t in loaders), path
     imgs = write_random_images(str(tmp_path / 'imgs'), n=2)
     _, odd = _bad_set(imgs)
     for path in sorted(glob.glob(osp.join(imgs, '0*.jpg'))) + sorted(
@@ -106,9 +137,11 @@ def test_robust_loader_gives_the_stock_pixels(tmp_path):
         a = LoadImageFromFile()(dict(img_path=path))['img']
         b = LoadImageRobust()(dict(img_path=path))['img']
         assert np.array_equal(a, b), path
-    ds = UnlabeledDataset(data_root=imgs,
-                          pipeline=[dict(type='LoadImageFromFile')])
-    assert isinstance(ds.pipeline.transforms[0], LoadImageRobust)
+    # the tests' tiny config (tests/utils.py) names it too
+    cfg = Config.fromfile(reliability_config(imgs, str(tmp_path / 'w')))
+    assert _image_loaders(cfg.train_dataloader.dataset) == [robust]
+    ds = UnlabeledDataset(data_root=imgs, pipeline=[robust])
+    assert type(ds.pipeline.transforms[0]) is LoadImageRobust
     assert ds.pipeline.transforms[0].on_error == 'skip'
     with pytest.raises(ValueError, match='bad_images'):
         UnlabeledDataset(data_root=imgs, bad_images='ignore')
