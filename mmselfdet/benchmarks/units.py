@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
@@ -155,9 +155,11 @@ def finetune_config(det_cfg: str, out: str, data_root: str, ann_file: str,
                     iters: int, seed: int,
                     load_from: Optional[str] = None,
                     val_ann: Optional[str] = None,
-                    val_img: str = 'val/') -> str:
+                    val_img: str = 'val/', train_img: str = 'train/',
+                    extra: Sequence[str] = ()) -> str:
     """Derive one fine-tuning run (iteration-based: ``iters`` steps, lr
-    drops at 2/3 and 11/12) and write it to ``out``."""
+    drops at 2/3 and 11/12) and write it to ``out``; ``extra`` lines are
+    appended (config overrides)."""
     root = data_root.rstrip('/') + '/'
     val_ann = val_ann or root + 'annotations/val.json'
     warm = min(50, max(1, iters // 4))
@@ -165,7 +167,7 @@ def finetune_config(det_cfg: str, out: str, data_root: str, ann_file: str,
         f'_base_ = {osp.join(REPO, det_cfg)!r}',
         f'data_root = {root!r}',
         'train_dataloader = dict(dataset=dict(data_root=data_root, '
-        f'ann_file={ann_file!r}))',
+        f'ann_file={ann_file!r}, data_prefix=dict(img={train_img!r})))',
         'val_dataloader = dict(dataset=dict(data_root=data_root, '
         f'ann_file={val_ann!r}, data_prefix=dict(img={val_img!r})))',
         'test_dataloader = val_dataloader',
@@ -183,7 +185,7 @@ def finetune_config(det_cfg: str, out: str, data_root: str, ann_file: str,
         'log_processor = dict(by_epoch=False)',
         f'randomness = dict(seed={seed})',
         f'load_from = {load_from!r}',
-    ]
+    ] + list(extra)
     os.makedirs(osp.dirname(out), exist_ok=True)
     with open(out, 'w') as f:
         f.write('# Derived by mmselfdet.benchmarks (toy benchmark unit)\n')

@@ -180,6 +180,27 @@ def linear_probe(train_x: Tensor, train_y: Tensor, groups: Tensor,
                 holdout_scores=results, n_holdout=int(held.sum()))
 
 
+def collapse_stats(feats: torch.Tensor) -> dict:
+    """How spread the L2-normalised features are (a collapse indicator).
+
+    Args:
+        feats: (N, D) features, N >= 2.
+
+    Returns:
+        ``normed_std``: the per-dimension std over samples of the
+        normalised features, averaged over dimensions and times sqrt(D)
+        (about 1 for directions spread evenly over the sphere, 0 when every
+        sample maps to one direction); ``mean_cosine``: the mean cosine
+        similarity of distinct pairs (1 when collapsed).
+    """
+    z = torch.nn.functional.normalize(feats.double(), dim=1)  # (N, D)
+    n, d = z.shape
+    total = z.sum(0)  # (D, )
+    mean_cos = (total.dot(total) - n) / (n * (n - 1))
+    return dict(normed_std=float(z.std(0).mean() * d**0.5),
+                mean_cosine=float(mean_cos))
+
+
 def run_probe(checkpoint: str, train_ann: str, val_ann: str,
               train_img_prefix: Optional[str] = None,
               val_img_prefix: Optional[str] = None, mode: str = 'crops',
@@ -237,6 +258,7 @@ def run_probe(checkpoint: str, train_ann: str, val_ann: str,
                 f'holdout_{metric}': {str(w): v for w, v in
                                       lin['holdout_scores'].items()},
                 metric: score(lin['scores'], yva)},
+        collapse=collapse_stats(feats['val']),
         time_s=dict(features=round(t_feat, 2),
                     classifiers=round(time.time() - t1, 2),
                     total=round(time.time() - t0, 2)))

@@ -220,7 +220,17 @@ def build_backbone(checkpoint: str = 'random', depth: Optional[int] = None,
     model = ResNet(depth=depth or 18, out_indices=(0, 1, 2, 3),
                    zero_init_residual=zero_init_residual)
     if sd is None:
-        model.init_weights()
+        # mmengine reports every initialised parameter through its current
+        # logger (stdout once a runner logger exists): keep the probe's
+        # stdout for its one JSON line
+        from mmengine.logging import MMLogger
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel('WARNING')
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
     else:
         missing, unexpected = model.load_state_dict(sd, strict=False)
         missing = [k for k in missing if 'num_batches_tracked' not in k]

@@ -14,6 +14,7 @@ import torch
 from mmdet.models.backbones import ResNet
 
 from mmselfdet.evaluation.probe import (ProbeError, average_precision,
+                                        collapse_stats,
                                         knn_scores, linear_probe,
                                         mean_average_precision, run_probe)
 from mmselfdet.evaluation.probe_features import (IMAGENET_MEAN, IMAGENET_STD,
@@ -259,6 +260,26 @@ def test_raw_c4_checkpoint_takes_res5_from_the_roi_head(tmp_path):
     torch.testing.assert_close(
         extract_features(build_backbone(path), pixels),
         hand_features(state, pixels), rtol=1e-5, atol=1e-5)
+
+
+def test_collapse_stats_tell_collapsed_from_spread_features():
+    same = torch.tensor([[3.0, 4.0]]).repeat(5, 1)  # one direction
+    got = collapse_stats(same)
+    assert got['normed_std'] == pytest.approx(0.0, abs=1e-9)
+    assert got['mean_cosine'] == pytest.approx(1.0)
+    eye = torch.eye(4) * 7.0  # orthogonal: every pair has cosine 0
+    assert collapse_stats(eye)['mean_cosine'] == pytest.approx(0.0)
+    # independently: mean over pairs of cosines of a random set
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    z = torch.nn.functional.normalize(x.double(), dim=1)
+    pairs = [float(z[i] @ z[j]) for i in range(6) for j in range(6)
+             if i != j]
+    assert collapse_stats(x)['mean_cosine'] == pytest.approx(
+        sum(pairs) / len(pairs))
+    # std of normalised coordinates x sqrt(D): (+-1, 0) points -> sqrt(2)
+    # x mean(std([1, -1]), std([0, 0])) = sqrt(2) x 0.7071 = 1
+    pm = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    assert collapse_stats(pm)['normed_std'] == pytest.approx(1.0)
 
 
 def test_random_init_is_seeded_and_zero_init_residual():
