@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-# covers: mmselfdet/engine/bad_data.py
+# covers: mmselfdet/engine/hooks/bad_image_summary_hook.py
 """Bad data at scale: corrupt / truncated / empty / non-image files are
 skipped, counted and listed per epoch (dataloader workers included) or fail
 the run by config; odd-mode images train; a proposal file made for other
@@ -164,3 +164,16 @@ def test_proposal_file_of_other_images_refused_before_training(tmp_path):
                        match=r'does not match the dataset: 6 of 8 images'):
         Runner.from_cfg(cfg).train()
     assert not glob.glob(str(tmp_path / 'w' / '*' / 'vis_data' / '*.json'))
+
+
+def test_hook_old_import_path_and_registry():
+    """The hook lives in engine/hooks/; engine/bad_data.py re-exports it and
+    the config name builds the same class."""
+    from mmselfdet.engine import BadImageSummaryHook, bad_data, hooks
+    from mmselfdet.registry import HOOKS
+    assert bad_data.BadImageSummaryHook is hooks.BadImageSummaryHook
+    assert BadImageSummaryHook is hooks.BadImageSummaryHook
+    assert BadImageSummaryHook.__module__.endswith(
+        'engine.hooks.bad_image_summary_hook')
+    hook = HOOKS.build(dict(type='BadImageSummaryHook', max_listed=3))
+    assert type(hook) is BadImageSummaryHook and hook.max_listed == 3
