@@ -27,6 +27,8 @@ from typing import List
 import numpy as np
 import torch
 
+from mmselfdet.utils.io import atomic_write as shared_atomic_write
+
 _REGISTERED = False
 
 
@@ -144,47 +146,22 @@ def install_mmengine_load_guard() -> bool:
 
 # --------------------------------------------------------------- atomic saving
 def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is never seen half written.
+    """Write checkpoint bytes so that ``path`` is never seen half written.
 
-    The bytes go to a temporary file in the same directory (so the rename
-    stays on one file system), are flushed and ``fsync``-ed, and the file is
-    then renamed over ``path`` with :func:`os.replace` (atomic on POSIX and
-    Windows); the directory entry is ``fsync``-ed too where the platform
-    allows it. A process killed at any point leaves either the old ``path``
-    or the new one, plus at worst a stray ``.tmp`` file that is removed on
-    the next failure-free write's error path or can be deleted by hand.
+    :func:`mmselfdet.utils.io.atomic_write` with ``fsync_dir=True``: a
+    hidden temporary file beside ``path`` is written, ``fsync``-ed and
+    renamed over ``path`` (:func:`os.replace`), then the folder entry is
+    ``fsync``-ed where the platform allows it, so the rename is durable too.
+    A process killed at any point leaves either the old ``path`` or the new
+    one, plus at worst a stray ``.NAME.*.tmp`` file that can be deleted by
+    hand. Kept as this module's name because the atomic file backend looks
+    it up here at call time (tests replace it to simulate a failed save).
 
     Args:
         path (str): Destination file.
         data (bytes): Content.
     """
-    import os
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix='.' + os.path.basename(path) + '.',
-        suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    shared_atomic_write(path, data, fsync=True, fsync_dir=True)
 
 
 def _atomic_local_backend():

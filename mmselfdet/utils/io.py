@@ -12,7 +12,7 @@ PathLike = Union[str, 'os.PathLike[str]']
 
 @contextlib.contextmanager
 def atomic_open(path: PathLike, mode: str = 'w', fsync: bool = True,
-                **kwargs) -> Iterator[IO]:
+                fsync_dir: bool = False, **kwargs) -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it over ``path`` on a
     clean exit.
 
@@ -21,12 +21,16 @@ def atomic_open(path: PathLike, mode: str = 'w', fsync: bool = True,
     is flushed (and ``fsync``-ed with ``fsync=True``) and renamed over
     ``path`` with :func:`os.replace` (atomic on POSIX and Windows); on an
     exception the temporary file is removed and ``path`` is left as it was.
-    Missing parent folders are made.
+    Missing parent folders are made. With ``fsync_dir=True`` the folder is
+    ``fsync``-ed after the rename too (where the platform allows it), so
+    the rename itself survives a power loss (checkpoints).
 
     Args:
         path: Destination file.
         mode: ``'w'`` (text) or ``'wb'`` (bytes). Defaults to 'w'.
         fsync: Force the data to disk before the rename. Defaults to True.
+        fsync_dir: Force the folder entry to disk after the rename.
+            Defaults to False.
         **kwargs: Passed to :func:`open` (e.g. ``encoding``, ``newline``).
 
     Yields:
@@ -55,10 +59,26 @@ def atomic_open(path: PathLike, mode: str = 'w', fsync: bool = True,
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+    if fsync_dir:
+        _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    """``fsync`` a folder (its entries), where the platform allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: PathLike, data: Union[str, bytes],
-                 fsync: bool = True) -> None:
+                 fsync: bool = True, fsync_dir: bool = False) -> None:
     """Write ``data`` (text as UTF-8 with ``\\n`` line ends, or bytes) to
     ``path`` atomically (see :func:`atomic_open`).
 
@@ -66,12 +86,15 @@ def atomic_write(path: PathLike, data: Union[str, bytes],
         path: Destination file.
         data: The whole content.
         fsync: Force the data to disk before the rename. Defaults to True.
+        fsync_dir: Force the folder entry to disk after the rename.
+            Defaults to False.
     """
     if isinstance(data, bytes):
-        with atomic_open(path, 'wb', fsync=fsync) as f:
+        with atomic_open(path, 'wb', fsync=fsync, fsync_dir=fsync_dir) as f:
             f.write(data)
     else:
-        with atomic_open(path, 'w', fsync=fsync, newline='\n') as f:
+        with atomic_open(path, 'w', fsync=fsync, fsync_dir=fsync_dir,
+                         newline='\n') as f:
             f.write(data)
 
 

@@ -1,11 +1,13 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-# covers: mmselfdet/engine/checkpoint_hooks.py
+# covers: mmselfdet/engine/checkpoint_hooks.py, mmselfdet/engine/checkpoint.py,
+#   mmselfdet/utils/io.py
 """Atomic checkpoints: a kill or an error during a checkpoint write never
 leaves the latest checkpoint unreadable."""
 import io
 import os
 import os.path as osp
 import signal
+import stat
 import subprocess
 import sys
 
@@ -16,6 +18,7 @@ from mmengine.fileio import LocalBackend
 from mmengine.runner import Runner
 
 import mmselfdet.engine.checkpoint as ckpt_mod
+import mmselfdet.utils.io as io_mod
 from mmselfdet.engine.checkpoint import atomic_write
 
 from ..utils import write_random_images
@@ -26,6 +29,7 @@ import os, sys, time, torch
 import mmengine.fileio.backends.local_backend as lb
 from mmengine.runner.checkpoint import save_checkpoint
 import mmselfdet  # registers the atomic backend
+import mmselfdet.utils.io as uio  # the atomic writer
 path, backend = sys.argv[1], sys.argv[2]
 args = None if backend == 'local' else dict(backend=backend)
 save_checkpoint({'version': 1, 'w': torch.ones(1_000_000)}, path,
@@ -44,8 +48,8 @@ def slow(f):  # write half, tell the parent, wait to be killed
     return f
 
 
-real_fdopen, real_open = os.fdopen, open
-os.fdopen = lambda *a, **k: slow(real_fdopen(*a, **k))
+real_open = open
+uio.open = lambda *a, **k: slow(real_open(*a, **k))
 lb.open = lambda *a, **k: slow(real_open(*a, **k))
 save_checkpoint({'version': 2, 'w': torch.full((1_000_000, ), 2.0)}, path,
                 backend_args=args)
@@ -68,9 +72,10 @@ def test_atomic_write_interrupted_keeps_the_old_file(tmp_path, monkeypatch):
     torch.save({'v': 1}, path)
     buf = io.BytesIO()
     torch.save({'v': 2}, buf)
-    real_fdopen, real_open = os.fdopen, open
-    monkeypatch.setattr(os, 'fdopen',
-                        lambda *a, **k: _half_write(real_fdopen(*a, **k)))
+    real_open = open
+    monkeypatch.setattr(io_mod, 'open',
+                        lambda *a, **k: _half_write(real_open(*a, **k)),
+                        raising=False)
     with pytest.raises(KeyboardInterrupt):
         atomic_write(path, buf.getvalue())
     monkeypatch.undo()
@@ -86,6 +91,39 @@ def test_atomic_write_interrupted_keeps_the_old_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     with pytest.raises(Exception):
         torch.load(path)
+
+
+def test_checkpoint_write_syncs_data_rename_then_folder(tmp_path,
+                                                       monkeypatch):
+    """A checkpoint write (the atomic backend's put) is the shared writer
+    with fsync_dir: the data is fsync-ed, renamed over the file, then the
+    folder is fsync-ed so the rename survives a power loss; the shared
+    writer's default skips the folder sync."""
+    from mmengine.runner.checkpoint import save_checkpoint
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        kind = 'folder' if stat.S_ISDIR(os.fstat(fd).st_mode) else 'file'
+        events.append(f'fsync {kind}')
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(f'replace {osp.basename(dst)}')
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'fsync', fsync)
+    monkeypatch.setattr(os, 'replace', replace)
+    path = str(tmp_path / 'ckpts' / 'iter_1.pth')
+    save_checkpoint({'w': torch.arange(3)}, path,
+                    backend_args=dict(backend='atomic_local'))
+    assert events == ['fsync file', 'replace iter_1.pth', 'fsync folder']
+    events.clear()
+    io_mod.atomic_write(str(tmp_path / 'ckpts' / 'a.json'), '{}')
+    assert events == ['fsync file', 'replace a.json']
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path)['w'], torch.arange(3))
+    assert sorted(os.listdir(tmp_path / 'ckpts')) == ['a.json', 'iter_1.pth']
 
 
 @pytest.mark.parametrize('backend', ['atomic_local', 'local'])
