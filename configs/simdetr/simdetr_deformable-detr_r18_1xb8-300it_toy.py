@@ -42,3 +42,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
                     max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
+# a non-finite loss or gradient stops the run (policy='skip' skips the
+# step) instead of being applied: mmselfdet's guard around mmdet's wrapper
+optim_wrapper = dict(type='NonFiniteGuardOptimWrapper')

@@ -16,7 +16,6 @@ model = dict(
                                 checkpoint=backbone_checkpoint)),
     bbox_head=dict(num_classes=num_classes))
 train_dataloader = dict(
-    persistent_workers=False,
     dataset=dict(data_root=data_root, metainfo=metainfo, ann_file=ann_file,
                  data_prefix=dict(img='train2017/'),
                  filter_cfg=dict(filter_empty_gt=False)))
@@ -29,9 +28,11 @@ test_evaluator = None
 
 # Stage D: as the Deformable DETR config (best 30 per image by maximum
 # class score; selection='threshold', score_thr=0.3 is the switch).
-custom_hooks = [
-    dict(type='SelfTrainingHook', by_epoch=True, interval=75, num_rounds=2,
-         selection='topk', nms_iou=0.5, max_per_img=30, recluster=False,
-         label_dataloader=dict(batch_size=8, num_workers=4, dataset=dict(
-             pipeline={{_base_.test_pipeline}})))
-]
+train_cfg = dict(
+    type='SelfTrainingEpochLoop', interval=75, num_rounds=2,
+    selection='topk', nms_iou=0.5, max_per_img=30, recluster=False,
+    label_dataloader=dict(batch_size=8, num_workers=4, dataset=dict(
+        pipeline={{_base_.test_pipeline}})))
+# a non-finite loss or gradient stops the run (policy='skip' skips the
+# step) instead of being applied: mmselfdet's guard around mmdet's wrapper
+optim_wrapper = dict(type='NonFiniteGuardOptimWrapper')

@@ -90,7 +90,17 @@ def stretch_schedule(cfg, iters: int, paper_iters: float) -> None:
         if h.get('by_epoch') and 'interval' in h and ep_scale:
             h['interval'] = max(1, int(round(h['interval'] * ep_scale)))
             h['by_epoch'] = False
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    loop = dict(type='IterBasedTrainLoop', max_iters=iters)
+    if tc.get('type') in ('SelfTrainingLoop', 'SelfTrainingEpochLoop'):
+        # SimDETR: keep the self-training rounds, interval in iterations
+        rounds = {k: v for k, v in tc.items() if k not in (
+            'type', 'max_epochs', 'max_iters', 'val_begin', 'val_interval',
+            'dynamic_intervals')}
+        if tc.type == 'SelfTrainingEpochLoop' and ep_scale:
+            rounds['interval'] = max(1, int(round(rounds['interval'] *
+                                                  ep_scale)))
+        loop = dict(rounds, type='SelfTrainingLoop', max_iters=iters)
+    cfg.train_cfg = loop
     hooks = cfg.default_hooks
     hooks.checkpoint.update(by_epoch=False,
                             interval=max(1, math.ceil(iters / 10)))
@@ -115,8 +125,8 @@ def derive_config(args, method: Method, root: str, images_json: str,
         dl.batch_size = args.batch_size
     if args.workers is not None:
         dl.num_workers = args.workers
-        for h in cfg.get('custom_hooks') or []:
-            if 'label_dataloader' in h:  # SelfTrainingHook's own loader
+        for h in (cfg.get('custom_hooks') or []) + [cfg.train_cfg]:
+            if 'label_dataloader' in h:  # SimDETR's own loader
                 h.label_dataloader.num_workers = args.workers
     if not dl.get('num_workers'):
         dl.persistent_workers = False

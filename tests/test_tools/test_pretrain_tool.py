@@ -251,8 +251,8 @@ def test_simdetr_dry_run(toy_root, tmp_path):
     # 50 COCO epochs at 16 x 2 -> cap 200 epochs of 48 images at 1 x 2
     assert s['iters'] == 200 * 48 // 2 == 4800
     assert cfg.param_scheduler[0].milestones == [3840]  # epoch 40 of 50
-    hook = [h for h in cfg.custom_hooks if h.type == 'SelfTrainingHook'][0]
-    assert (hook.interval, hook.by_epoch) == (2400, False)  # epoch 25
+    assert cfg.train_cfg.type == 'SelfTrainingLoop'  # rounds kept
+    assert cfg.train_cfg.interval == 2400  # epoch 25
     a, b = s['prepare']
     assert 'make_proposals.py' in a and f'--checkpoint {back}' in a
     assert '--arch resnet50' in a
@@ -275,8 +275,8 @@ def test_simdetr_detr_dry_run(imgs, tmp_path):
     # 150 COCO epochs at 8 x 2 -> cap 600 epochs of 4 images at 1 x 2
     assert s['iters'] == 600 * 4 // 2 == 1200
     assert cfg.param_scheduler[0].milestones == [800]  # epoch 100 of 150
-    hook = [h for h in cfg.custom_hooks if h.type == 'SelfTrainingHook'][0]
-    assert (hook.interval, hook.by_epoch) == (600, False)  # epoch 75
+    assert cfg.train_cfg.type == 'SelfTrainingLoop'  # rounds kept
+    assert cfg.train_cfg.interval == 600  # epoch 75
     a, b = s['prepare']
     assert 'make_proposals.py' in a and f'--checkpoint {back}' in a
     assert 'cluster_pseudo_labels.py' in b
