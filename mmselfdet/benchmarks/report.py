@@ -85,7 +85,7 @@ def collect(work: str, preset: Preset, inits: List[str]) -> List[dict]:
                 res = [read_result(p) for p in sorted(
                     glob.glob(osp.join(folder, f'{init}_s*')))]
                 res = [r for r in res if r]
-                if not res and not pipe:
+                if not res:
                     continue
                 row = dict(init=init, label=m.label if m else 'random init',
                            detector=det, split=split, n=len(res),
@@ -95,6 +95,8 @@ def collect(work: str, preset: Preset, inits: List[str]) -> List[dict]:
                            pretrain=pre,
                            finetune_s=sum(r['seconds'] for r in res))
                 rows.append(row)
+        if pipe:
+            rows += pipeline_rows(init, pipe, m.label if m else init)
     # verdicts against the random row of the same detector and split
     for row in rows:
         base = next((r for r in rows if r['init'] == 'random'
@@ -104,6 +106,26 @@ def collect(work: str, preset: Preset, inits: List[str]) -> List[dict]:
         row['transfers'] = ('-' if row['init'] == 'random' or base is None
                             or not row['mAP'] or not base['mAP'] else
                             compare(row['mAP'], base['mAP']))
+    return rows
+
+
+def pipeline_rows(init: str, pipe: dict, label: str) -> List[dict]:
+    """Rows of a method that runs its own pipeline and detector (the DETR
+    pretraining): its fine-tuning from the export and from random init, per
+    seed, on all of toy ``train`` with its own detector."""
+    rows = []
+    for who, lab in ((init, label), ('random', 'random init')):
+        res = [r for r in pipe.get('finetune', []) if r['init'] ==
+               ('random' if who == 'random' else 'simdetr')]
+        if not res:
+            continue
+        rows.append(dict(
+            init=who, label=lab, detector='deformable-detr (own)',
+            split='100pct', n=len(res),
+            mAP=mean_std([r['mAP'] for r in res]),
+            mAP50=mean_std([r['mAP50'] for r in res]), probe=None,
+            linear=None, pretrain=None,
+            finetune_s=sum(r.get('seconds') or 0 for r in res)))
     return rows
 
 

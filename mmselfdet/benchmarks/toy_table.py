@@ -209,16 +209,21 @@ def _finetune_unit(name, det, split, seed, export: Optional[Unit], preset,
 
 
 def _pipeline_unit(name, preset, work, data_root) -> Unit:
-    """The DETR pretraining: its own stages and detector (Deformable DETR
-    fine-tuned on toy ``train``, from the export and from random init)."""
+    """The DETR pretraining: its own stages (A-D) and detector (Deformable
+    DETR fine-tuned on all of toy ``train``, from the export and from random
+    init, once per seed), in its own toy data folder."""
     folder = osp.join(work, 'pipeline', name)
 
     def fn():
-        sec = run_tool([
-            'tools/detr_pretrain/run_toy_pipeline.py', '--finetune',
-            '--work-dir', osp.join(folder, 'run')
-        ], osp.join(folder, 'log.txt'), threads=2)
-        with open(osp.join(folder, 'run', 'results.json')) as f:
+        run = osp.join(folder, 'run')
+        cmd = ['tools/detr_pretrain/run_toy_pipeline.py', '--finetune',
+               '--work-dir', run, '--finetune-iters',
+               str(preset.finetune_iters['100pct']), '--finetune-seeds'
+               ] + [str(s) for s in preset.seeds]
+        if preset.pretrain_iters:
+            cmd += ['--pretrain-iters', str(preset.pretrain_iters)]
+        sec = run_tool(cmd, osp.join(folder, 'log.txt'))
+        with open(osp.join(run, 'results.json')) as f:
             return dict(json.load(f), seconds=sec, cpu_s=_cpu(folder))
 
     return Unit(f'DETR pretraining pipeline {name}', folder, fn)

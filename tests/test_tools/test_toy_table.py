@@ -100,6 +100,26 @@ def test_table_aggregates_seeds_and_writes_md_csv_png(tmp_path):
     assert os.path.getsize(osp.join(work, 'results.png')) > 1000
 
 
+def test_own_pipeline_rows_compare_with_their_own_random_rows(tmp_path):
+    """The DETR pretraining fine-tunes its own detector from its export and
+    from random init per seed: its verdict is against that random row."""
+    preset = Preset(methods=('simdetr', ))
+    work = str(tmp_path)
+    recs = [dict(init=i, seed=s, mAP=v, mAP50=v, seconds=1.0)
+            for i, vals in (('simdetr', [0.30, 0.31, 0.32]),
+                            ('random', [0.10, 0.11, 0.12]))
+            for s, v in enumerate(vals)]
+    write_result(osp.join(work, 'pipeline', 'simdetr'),
+                 dict(finetune=recs, seconds=5.0))
+    rows = report.collect(work, preset, ['random', 'simdetr'])
+    by = {r['init']: r for r in rows}
+    assert by['simdetr']['detector'] == by['random']['detector'] == \
+        'deformable-detr (own)'
+    assert by['simdetr']['mAP'] == pytest.approx((0.31, 0.01))
+    assert by['simdetr']['transfers'] == 'transfers'
+    assert by['simdetr']['learned'] == 'unknown'  # no chance, no probe
+
+
 def test_finished_units_are_not_rerun_and_a_failure_spares_the_rest(
         tmp_path):
     calls = []

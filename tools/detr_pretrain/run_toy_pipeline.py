@@ -71,6 +71,10 @@ def parse_args(argv=None):
                    help='evaluate the fine-tuning every this many '
                    'iterations (default: once, at the end)')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--finetune-seeds', type=int, nargs='+',
+                   help='fine-tune from the export and from random init once '
+                   'per seed (folders finetune_<init>_s<seed>); default: '
+                   'once with --seed (folders finetune_<init>)')
     p.add_argument('--fresh', action='store_true',
                    help='delete the work dir first (no step is reused)')
     return p.parse_args(argv)
@@ -263,31 +267,45 @@ def main(argv=None):
     run([py, 'tools/export_checkpoint.py', ckpt, export,
          '--downstream-config', FINETUNE_CFG], osp.join(logs, 'export.log'),
         '5. export: whole detector minus the class layer')
-    rows = []
-    for name, load in (('SimDETR (this pipeline)', export),
-                       ('random init', None)):
-        tag = 'simdetr' if load else 'random'
-        ft = osp.join(wd, f'finetune_{tag}')
-        fi = args.finetune_iters
-        vi = args.val_interval or fi
-        opts = [f'train_dataloader.dataset.data_root={data}/',
-                f'val_dataloader.dataset.data_root={data}/',
-                f'test_dataloader.dataset.data_root={data}/',
-                f'val_evaluator.ann_file={data}/annotations/val.json',
-                f'test_evaluator.ann_file={data}/annotations/val.json',
-                f'train_cfg.max_iters={fi}', f'train_cfg.val_interval={vi}',
-                f'param_scheduler.1.end={fi}',
-                f'param_scheduler.1.milestones=[{int(fi * 0.8)}]',
-                f'default_hooks.checkpoint.interval={fi}',
-                f'randomness.seed={args.seed}']
-        if load:
-            opts.append(f'load_from={load}')
-        done = osp.join(ft, f'iter_{fi}.pth')
-        dt = step(
-            done, [py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft,
-             '--cfg-options'] + opts, osp.join(logs, f'ft_{tag}.log'),
-            f'6. fine-tune from {name}, {fi} it')
-        rows.append((name, eval_maps(ft), dt))
+    rows, records = [], []
+    seeds = args.finetune_seeds or [args.seed]
+    for seed in seeds:
+        for name, load in (('SimDETR (this pipeline)', export),
+                           ('random init', None)):
+            tag = 'simdetr' if load else 'random'
+            if args.finetune_seeds:
+                tag, name = f'{tag}_s{seed}', f'{name}, seed {seed}'
+            ft = osp.join(wd, f'finetune_{tag}')
+            fi = args.finetune_iters
+            vi = args.val_interval or fi
+            opts = [f'train_dataloader.dataset.data_root={data}/',
+                    f'val_dataloader.dataset.data_root={data}/',
+                    f'test_dataloader.dataset.data_root={data}/',
+                    f'val_evaluator.ann_file={data}/annotations/val.json',
+                    f'test_evaluator.ann_file={data}/annotations/val.json',
+                    f'train_cfg.max_iters={fi}',
+                    f'train_cfg.val_interval={vi}',
+                    f'param_scheduler.1.end={fi}',
+                    f'param_scheduler.1.milestones=[{int(fi * 0.8)}]',
+                    f'default_hooks.checkpoint.interval={fi}',
+                    f'randomness.seed={seed}']
+            if load:
+                opts.append(f'load_from={load}')
+            done = osp.join(ft, f'iter_{fi}.pth')
+            dt = step(
+                done, [py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft,
+                       '--cfg-options'] + opts,
+                osp.join(logs, f'ft_{tag}.log'),
+                f'6. fine-tune from {name}, {fi} it')
+            maps = eval_maps(ft)
+            rows.append((name, maps, dt))
+            records.append(dict(init='simdetr' if load else 'random',
+                                seed=seed, mAP=maps[-1][0],
+                                mAP50=maps[-1][1], seconds=dt))
+    # machine-readable results (the toy benchmark reads this file)
+    with open(osp.join(wd, 'results.json'), 'w') as f:
+        json.dump(dict(finetune=records, finetune_iters=args.finetune_iters,
+                       stage_seconds=times), f, indent=1)
     table = finetune_table(rows, args.val_interval or args.finetune_iters)
     stage_times = ', '.join(
         f'{k} (earlier run)' if v is None else f'{k} {v:.0f} s'
