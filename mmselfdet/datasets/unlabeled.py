@@ -1,11 +1,9 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Images without labels: a folder, a list file, or a COCO json."""
-import logging
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
 from mmengine.dataset import BaseDataset
-from mmengine.logging import print_log
 
 from mmselfdet.registry import DATASETS
 from mmselfdet.utils.image_list import (IMG_SUFFIXES, list_image_infos,
@@ -73,11 +71,12 @@ class UnlabeledDataset(BaseDataset):
     each epoch; ``'fail'`` raises naming the file). ``bad_images``, when
     given, is the policy that loader must have: a top-level
     ``LoadImageRobust`` with another ``on_error`` is refused at start-up.
-    Deprecated: a top-level plain ``LoadImageFromFile`` (color, cv2) is still
-    replaced by the equivalent ``LoadImageRobust(on_error=bad_images or
-    'skip')`` (same pixels for 8-bit color and gray images, plus 16-bit,
-    alpha and truncation handling), with a WARNING naming the config change;
-    this replacement will be removed.
+    A top-level plain ``LoadImageFromFile`` is refused too, naming its
+    ``pipeline[i]`` and the fix (``_base_.load_image`` of
+    ``configs/_base_/datasets/view_augs.py``, or ``dict(type=
+    'LoadImageRobust', on_error=...)``: the same pixels for 8-bit color and
+    gray images, plus 16-bit, alpha and truncation handling); it was once
+    swapped in silently, then with a deprecation warning.
 
     Args:
         ann_file (str): See above. Defaults to ''.
@@ -98,8 +97,7 @@ class UnlabeledDataset(BaseDataset):
         max_absent_ratio (float): Largest fraction of the images that may be
             absent from the proposal file. Defaults to 0.5.
         bad_images (str, optional): ``'skip'`` or ``'fail'``, see above.
-            Defaults to None (the loader's own policy; ``'skip'`` for a
-            replaced ``LoadImageFromFile``).
+            Defaults to None (the loader's own policy).
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
 
     Attributes:
@@ -155,33 +153,30 @@ class UnlabeledDataset(BaseDataset):
 
     def _check_image_loader(self) -> None:
         """Check the pipeline's top-level image loader against
-        ``bad_images``; replace a plain ``LoadImageFromFile`` (deprecated,
-        see the class doc)."""
+        ``bad_images``; refuse a plain ``LoadImageFromFile`` (see the class
+        doc)."""
         from mmcv.transforms import LoadImageFromFile
 
         from .transforms.loading import LoadImageRobust
         want = {'fail': 'raise'}.get(self.bad_images, self.bad_images)
-        transforms = self.pipeline.transforms
-        for i, t in enumerate(transforms):
+        for i, t in enumerate(self.pipeline.transforms):
             if type(t) is LoadImageRobust and want not in (None, t.on_error):
                 raise ValueError(
                     f'UnlabeledDataset: bad_images={self.bad_images!r} but '
                     f'the pipeline loads with {t!r}; set on_error in the '
                     'LoadImageRobust of the config (or drop bad_images)')
-            if (type(t) is LoadImageFromFile and t.color_type == 'color'
-                    and t.imdecode_backend == 'cv2' and not t.ignore_empty
-                    and t.file_client_args is None):
+            if type(t) is LoadImageFromFile:
                 policy = self.bad_images or 'skip'
-                transforms[i] = LoadImageRobust(
-                    on_error=policy, to_float32=t.to_float32,
-                    backend_args=t.backend_args)
-                print_log(
-                    'UnlabeledDataset: the pipeline loads images with '
-                    "LoadImageFromFile; replaced by LoadImageRobust(on_error="
-                    f"{policy!r}) (deprecated: write dict(type="
-                    f"'LoadImageRobust', on_error={policy!r}) in the config, "
-                    "as configs/_base_/datasets/view_augs.py's load_image "
-                    'does)', logger='current', level=logging.WARNING)
+                raise ValueError(
+                    f'UnlabeledDataset ({self._img_root()!r}): pipeline[{i}] '
+                    'is a plain LoadImageFromFile, which has no bad-image '
+                    "policy; write dict(type='LoadImageRobust', "
+                    f'on_error={policy!r}) there instead (the config key '
+                    f'train_dataloader.dataset.pipeline[{i}], or '
+                    f'.dataset.dataset.pipeline[{i}] under a wrapper such '
+                    'as MultiImageMixDataset), as the base configs do with '
+                    '_base_.load_image of configs/_base_/datasets/'
+                    'view_augs.py')
 
     def _img_root(self) -> str:
         return self.data_prefix.get('img', '') or self.data_root

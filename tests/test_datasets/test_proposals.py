@@ -250,7 +250,8 @@ def test_dataset_feeds_mmdet_load_proposals(toy_root, tmp_path):
     path = tmp_path / 'val_props.json'
     save_proposal_file(path, _images(coco), props, {})
     ds = _val_dataset(toy_root, proposal_file=str(path),
-                      pipeline=[dict(type='LoadImageFromFile'),
+                      pipeline=[dict(type='LoadImageRobust',
+                                     on_error='skip'),
                                 dict(type='LoadProposals',
                                      num_max_proposals=3)])
     assert ds.proposal_stats['absent'] == 0

@@ -2,7 +2,6 @@
 """UnlabeledDataset and the two-view pipeline batched by
 data_preprocessors/multi_view.py (MultiViewDataPreprocessor)."""
 import json
-import logging
 import os.path as osp
 
 import numpy as np
@@ -63,20 +62,20 @@ def test_bad_input_errors_name_the_path(tmp_path):
     with pytest.raises(KeyError, match='bad.json'):
         UnlabeledDataset(ann_file=str(bad))
     # with the start-up check off, the loader names the missing file
-    # (bad_images='fail'; the default 'skip' draws another image)
+    # (on_error='fail'; the default 'skip' draws another image)
     ds = UnlabeledDataset(ann_file=str(lst), check_files=False,
                           data_prefix=dict(img=str(tmp_path / 'imgs')),
-                          pipeline=[dict(type='LoadImageFromFile')],
+                          pipeline=[dict(type='LoadImageRobust',
+                                         on_error='fail')],
                           bad_images='fail')
     with pytest.raises(Exception, match='missing_image.jpg'):
         ds[1]
 
 
-def test_image_loader_is_named_in_the_config(tmp_path, monkeypatch):
-    """The base configs name LoadImageRobust; the dataset no longer needs
-    to swap it in, refuses a bad_images that contradicts it, and still
-    replaces a plain LoadImageFromFile, with a warning naming the fix."""
-    import mmselfdet.datasets.unlabeled as unlabeled
+def test_image_loader_is_named_in_the_config(tmp_path):
+    """The base configs name LoadImageRobust; the dataset checks it against
+    bad_images, and a plain LoadImageFromFile (once swapped silently) is an
+    error naming the pipeline key and the config fix."""
     from mmselfdet.datasets.transforms import LoadImageRobust
     from ..utils import REPO
     for base in ('toy_mocov2', 'imagenet_mocov2'):
@@ -85,24 +84,26 @@ def test_image_loader_is_named_in_the_config(tmp_path, monkeypatch):
         assert cfg.train_dataloader.dataset.pipeline[0] == dict(
             type='LoadImageRobust', on_error='skip')
     imgs = write_random_images(str(tmp_path / 'imgs'), n=2)
-    logged = []
-    monkeypatch.setattr(unlabeled, 'print_log',
-                        lambda msg, **kw: logged.append((msg, kw)))
     robust = [dict(type='LoadImageRobust', on_error='skip')]
     ds = UnlabeledDataset(data_root=imgs, pipeline=robust)
-    assert ds.pipeline.transforms[0].on_error == 'skip' and not logged
+    assert type(ds.pipeline.transforms[0]) is LoadImageRobust
+    assert ds.pipeline.transforms[0].on_error == 'skip'
     ds = UnlabeledDataset(data_root=imgs, pipeline=robust, bad_images='skip')
     with pytest.raises(ValueError, match="bad_images='fail' but the "
                        'pipeline loads with LoadImageRobust'):
         UnlabeledDataset(data_root=imgs, pipeline=robust, bad_images='fail')
-    for policy, on_error in ((None, 'skip'), ('fail', 'raise')):
-        ds = UnlabeledDataset(data_root=imgs, bad_images=policy,
-                              pipeline=[dict(type='LoadImageFromFile')])
-        t = ds.pipeline.transforms[0]
-        assert type(t) is LoadImageRobust and t.on_error == on_error
-        msg, kw = logged.pop()
-        assert 'deprecated' in msg and "type='LoadImageRobust'" in msg
-        assert kw['level'] == logging.WARNING
+    pack = dict(type='PackDetInputs')
+    for policy in (None, 'skip', 'fail'):
+        with pytest.raises(ValueError) as err:
+            UnlabeledDataset(data_root=imgs, bad_images=policy,
+                             pipeline=[pack, dict(type='LoadImageFromFile')])
+        msg = str(err.value)
+        # the key, the fix (the base configs' loader) and the policy
+        want = 'skip' if policy is None else policy
+        assert 'pipeline[1]' in msg and 'LoadImageFromFile' in msg, msg
+        assert "dict(type='LoadImageRobust', on_error=" \
+            f"{want!r})" in msg, msg
+        assert '_base_.load_image' in msg and 'view_augs.py' in msg, msg
 
 
 def test_two_view_pipeline_keeps_boxes_and_geometry(toy_root):

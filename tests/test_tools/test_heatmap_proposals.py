@@ -55,7 +55,8 @@ def test_heatmap_file_is_scored_and_feeds_object_aware_crops(toy_root,
     ds_cfg.update(data_root=toy_root + '/', ann_file='annotations/val.json',
                   data_prefix=dict(img='val/'), proposal_file=out,
                   keep_boxes=False)
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadProposals')]
+    pipeline = [dict(type='LoadImageRobust', on_error='skip'),
+                dict(type='LoadProposals')]
     for t in ds_cfg.pipeline:
         if t['type'] == 'ObjectAwareCrops':
             pipeline.append(dict(t, box_source='proposals'))

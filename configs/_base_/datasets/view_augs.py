@@ -4,8 +4,8 @@
 
 # The image loader of every pretraining pipeline: an unreadable file
 # (corrupt, truncated, empty) is skipped and counted (BadImageSummaryHook);
-# on_error='fail' stops the run naming the file. UnlabeledDataset still
-# replaces a plain LoadImageFromFile by this, with a deprecation warning.
+# on_error='fail' stops the run naming the file. UnlabeledDataset refuses
+# a plain LoadImageFromFile (no bad-image policy), naming this fix.
 load_image = dict(type='LoadImageRobust', on_error='skip')
 color_augs = [
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,

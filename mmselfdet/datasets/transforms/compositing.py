@@ -9,7 +9,8 @@ pipeline and passes them in ``results['mix_results']``::
     train_dataloader = dict(dataset=dict(
         type='MultiImageMixDataset',
         dataset=dict(type='UnlabeledDataset', data_root=...,
-                     pipeline=[dict(type='LoadImageFromFile')]),
+                     pipeline=[dict(type='LoadImageRobust',
+                                    on_error='skip')]),
         pipeline=[
             dict(type='InstanceComposite', view_names=('query', 'key')),
             dict(type='PackViews', pipelines=dict(

@@ -7,7 +7,7 @@ into ``results['views']`` at once, so that other view makers (e.g.
 views next to them and :class:`PackViews` packs everything together::
 
     pipeline = [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadImageRobust', on_error='skip'),
         dict(type='RandomCropViews', view_names=('view1', 'view2'),
              size=224, crop_scale=(0.2, 1.0)),
         dict(type='JigsawPatches', view_name='local'),

@@ -10,7 +10,7 @@ order; the model cuts the batch of tiles back into patches with
 
 A DetCo pipeline (two global views + the local view)::
 
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageRobust', on_error='skip'),  # _base_.load_image
     dict(type='RandomCropViews', view_names=('view1', 'view2'), size=224,
          crop_scale=(0.2, 1.0)),
     dict(type='JigsawPatches', view_name='local',

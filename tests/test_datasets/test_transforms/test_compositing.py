@@ -130,7 +130,8 @@ def test_through_multi_image_mix_dataset(tmp_path):
     ds = DATASETS.build(dict(
         type='MultiImageMixDataset',
         dataset=dict(type='UnlabeledDataset', data_root=str(tmp_path),
-                     pipeline=[dict(type='LoadImageFromFile')]),
+                     pipeline=[dict(type='LoadImageRobust',
+                                    on_error='skip')]),
         pipeline=[
             dict(type='InstanceComposite', fg_size=(12, 24), bg_size=32),
             dict(type='PackViews', pipelines=dict(query=view, key=view)),
