@@ -1,19 +1,17 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Boxes for the proposal-driven view makers (:class:`ObjectAwareCrops`,
 :class:`SoCoViews`): reading them from a proposal file or the ground truth,
-cropping a view that carries them, and RandomResizedCrop sampling inside a
-region."""
+and cropping a view that carries them."""
 import math
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmdet.structures.bbox import BaseBoxes, HorizontalBoxes
 
-from .geometric import crop_resize_view
+from .geometric import CropBox, crop_resize_view, sample_resized_crop
 from .views import make_view, map_boxes
 
 BOX_SOURCES = ('proposals', 'gt_bboxes')
-CropBox = Tuple[int, int, int, int]
 
 
 class SourceBoxes:
@@ -151,46 +149,9 @@ def int_region(box: Sequence[float], width: int, height: int) -> CropBox:
     return x0, y0, x1, y1
 
 
-def sample_crop_in(region: CropBox,
-                   crop_scale: Sequence[float],
-                   ratio: Sequence[float],
-                   max_attempts: int = 10) -> CropBox:
-    """RandomResizedCrop's region sampling inside an integer ``region``.
-
-    The crop area is a uniform fraction ``crop_scale`` of the region's area,
-    its aspect ratio (w / h) log-uniform in ``ratio``, and it must fit in
-    the region (like ``RandomResizedCropWithBoxes``, which does it for the
-    whole image). After ``max_attempts`` misses the largest centred crop of
-    the region with the aspect ratio clamped to ``ratio`` is used.
-
-    Draws from numpy's global generator: call it from a
-    ``@cache_randomness`` method.
-
-    Returns:
-        tuple[int, int, int, int]: the crop ``(x0, y0, x1, y1)``.
-    """
-    rx0, ry0, rx1, ry1 = region
-    width, height = rx1 - rx0, ry1 - ry0
-    area = width * height
-    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
-    for _ in range(max_attempts):
-        target_area = area * np.random.uniform(crop_scale[0], crop_scale[1])
-        aspect = math.exp(np.random.uniform(log_lo, log_hi))
-        crop_w = int(round(math.sqrt(target_area * aspect)))
-        crop_h = int(round(math.sqrt(target_area / aspect)))
-        if 0 < crop_w <= width and 0 < crop_h <= height:
-            x0 = rx0 + int(np.random.randint(0, width - crop_w + 1))
-            y0 = ry0 + int(np.random.randint(0, height - crop_h + 1))
-            return x0, y0, x0 + crop_w, y0 + crop_h
-    region_ratio = width / height
-    crop_w, crop_h = width, height
-    if region_ratio < ratio[0]:
-        crop_h = min(height, max(1, int(round(width / ratio[0]))))
-    elif region_ratio > ratio[1]:
-        crop_w = min(width, max(1, int(round(height * ratio[1]))))
-    x0 = rx0 + (width - crop_w) // 2
-    y0 = ry0 + (height - crop_h) // 2
-    return x0, y0, x0 + crop_w, y0 + crop_h
+#: the former name of :func:`~.geometric.sample_resized_crop` (same
+#: arguments, same draws)
+sample_crop_in = sample_resized_crop
 
 
 def _check_range(name: str, value: Sequence[float], upper: float = math.inf

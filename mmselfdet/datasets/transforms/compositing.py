@@ -33,7 +33,7 @@ from mmcv.transforms.utils import cache_randomness
 from mmselfdet.registry import TRANSFORMS
 
 from .crop_views import add_views
-from .geometric import RandomResizedCropWithBoxes
+from .geometric import RandomResizedCropWithBoxes, sample_resized_crop
 from .views import make_view
 
 # (crop x1, y1, x2, y2), (foreground w, h), (paste x, y)
@@ -240,7 +240,11 @@ class InstanceComposite(BaseTransform):
         bw, bh = self.bg_size
         layouts = []
         for _ in self.view_names:
-            x0, y0, cw, ch = self._sampler._sample_crop(height, width)
+            s = self._sampler
+            x0, y0, x1, y1 = sample_resized_crop(
+                (0, 0, width, height), s.crop_scale, s.ratio, s.max_attempts,
+                y_first=True)
+            cw, ch = x1 - x0, y1 - y0
             if self.fg_resize == 'imrescale':
                 target = (int(np.random.randint(lo, hi)),
                           int(np.random.randint(lo, hi)))
@@ -249,7 +253,7 @@ class InstanceComposite(BaseTransform):
                 fw, fh = self._fit(*self._range_shape(cw, ch))
             px = int(np.random.randint(0, bw - fw)) if fw < bw else 0
             py = int(np.random.randint(0, bh - fh)) if fh < bh else 0
-            layouts.append(((x0, y0, x0 + cw, y0 + ch), (fw, fh), (px, py)))
+            layouts.append(((x0, y0, x1, y1), (fw, fh), (px, py)))
         return layouts
 
     def transform(self, results: dict) -> Optional[dict]:

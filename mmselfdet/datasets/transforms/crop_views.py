@@ -25,7 +25,8 @@ from mmdet.structures.bbox import autocast_box_type
 
 from mmselfdet.registry import TRANSFORMS
 
-from .geometric import RandomResizedCropWithBoxes, crop_resize_view
+from .geometric import (RandomResizedCropWithBoxes, crop_resize_view,
+                        sample_resized_crop)
 from .views import make_view
 
 
@@ -178,8 +179,10 @@ class RandomCropViews(BaseTransform):
         """One ``(x1, y1, x2, y2)`` crop region per view."""
         crops = []
         for _ in self.view_names:
-            x0, y0, w, h = self._sampler._sample_crop(height, width)
-            crops.append((x0, y0, x0 + w, y0 + h))
+            s = self._sampler
+            crops.append(sample_resized_crop((0, 0, width, height),
+                                             s.crop_scale, s.ratio,
+                                             s.max_attempts, y_first=True))
         return tuple(crops)
 
     @autocast_box_type()

@@ -14,6 +14,72 @@ from mmdet.structures.bbox import autocast_box_type
 
 # Per-instance keys that must stay aligned with ``gt_bboxes``.
 _INSTANCE_KEYS = ('gt_bboxes_labels', 'gt_ignore_flags', 'gt_instances_ids')
+#: an integer pixel region ``(x0, y0, x1, y1)``
+CropBox = Tuple[int, int, int, int]
+
+
+def sample_resized_crop(region: CropBox,
+                        crop_scale: Sequence[float],
+                        ratio: Sequence[float],
+                        max_attempts: int = 10,
+                        y_first: bool = False) -> CropBox:
+    """RandomResizedCrop's region sampling inside an integer ``region``.
+
+    The one sampler of every view maker (``RandomResizedCropWithBoxes``,
+    ``RandomCropViews``, ``JigsawPatches``, ``InstanceComposite`` on the
+    whole image; ``ObjectAwareCrops`` and ``SoCoViews`` on the image or in a
+    box). The crop area is a uniform fraction ``crop_scale`` of the region's
+    area, its aspect ratio (w / h) log-uniform in ``ratio``, and it must fit
+    in the region, as ``torchvision``'s ``RandomResizedCrop`` draws it.
+    After ``max_attempts`` misses the largest centred crop of the region
+    with the aspect ratio clamped to ``ratio`` is used.
+
+    Draws from numpy's global generator: call it from a
+    ``@cache_randomness`` method.
+
+    Args:
+        region (tuple[int, int, int, int]): ``(x0, y0, x1, y1)`` to crop in.
+        crop_scale (Sequence[float]): Range of the crop area as a fraction
+            of the region's area.
+        ratio (Sequence[float]): Range of the aspect ratio (w / h), sampled
+            log-uniformly.
+        max_attempts (int): Draws before the central-crop fallback.
+            Defaults to 10.
+        y_first (bool): Draw the top offset before the left one (torchvision's
+            order, kept by the whole-image makers so that seeded runs draw
+            the regions they always drew); the box-level makers draw the
+            left offset first. Defaults to False.
+
+    Returns:
+        tuple[int, int, int, int]: the crop ``(x0, y0, x1, y1)``.
+    """
+    rx0, ry0, rx1, ry1 = region
+    width, height = rx1 - rx0, ry1 - ry0
+    area = width * height
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    for _ in range(max_attempts):
+        target_area = area * np.random.uniform(crop_scale[0], crop_scale[1])
+        aspect = math.exp(np.random.uniform(log_lo, log_hi))
+        crop_w = int(round(math.sqrt(target_area * aspect)))
+        crop_h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < crop_w <= width and 0 < crop_h <= height:
+            if y_first:
+                dy = int(np.random.randint(0, height - crop_h + 1))
+                dx = int(np.random.randint(0, width - crop_w + 1))
+            else:
+                dx = int(np.random.randint(0, width - crop_w + 1))
+                dy = int(np.random.randint(0, height - crop_h + 1))
+            x0, y0 = rx0 + dx, ry0 + dy
+            return x0, y0, x0 + crop_w, y0 + crop_h
+    region_ratio = width / height
+    crop_w, crop_h = width, height
+    if region_ratio < ratio[0]:
+        crop_h = min(height, max(1, int(round(width / ratio[0]))))
+    elif region_ratio > ratio[1]:
+        crop_w = min(width, max(1, int(round(height * ratio[1]))))
+    x0 = rx0 + (width - crop_w) // 2
+    y0 = ry0 + (height - crop_h) // 2
+    return x0, y0, x0 + crop_w, y0 + crop_h
 
 
 @TRANSFORMS.register_module()
@@ -24,8 +90,8 @@ class RandomResizedCropWithBoxes(BaseTransform):
     does it: the area is a uniform fraction ``crop_scale`` of the image area,
     the aspect ratio (w / h) is log-uniform in ``ratio``, and the region must
     lie inside the image. After ``max_attempts`` failed draws a central crop
-    with the aspect ratio clamped to ``ratio`` is used instead. The region is
-    then resized (up or down) to exactly ``scale``.
+    with the aspect ratio clamped to ``ratio`` is used instead (all of it
+    :func:`sample_resized_crop`). The region is then resized (up or down) to exactly ``scale``.
 
     Boxes are translated into the crop and rescaled to the output size (and
     clipped to it when ``clip_object_border``). Boxes whose visible width or
@@ -127,22 +193,9 @@ class RandomResizedCropWithBoxes(BaseTransform):
         self.clip_object_border = clip_object_border
         self.min_box_size = float(min_box_size)
 
-    def _central_crop(self, height: int, width: int) -> Tuple[int, int, int, int]:
-        """Largest centred region whose aspect ratio is clamped to ``ratio``."""
-        image_ratio = width / height
-        if image_ratio < self.ratio[0]:
-            crop_w = width
-            crop_h = min(height, max(1, int(round(crop_w / self.ratio[0]))))
-        elif image_ratio > self.ratio[1]:
-            crop_h = height
-            crop_w = min(width, max(1, int(round(crop_h * self.ratio[1]))))
-        else:
-            crop_w, crop_h = width, height
-        return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
-
     @cache_randomness
     def _sample_crop(self, height: int, width: int) -> Tuple[int, int, int, int]:
-        """Draw a crop region.
+        """Draw a crop region with :func:`sample_resized_crop`.
 
         Args:
             height (int): Image height.
@@ -151,18 +204,10 @@ class RandomResizedCropWithBoxes(BaseTransform):
         Returns:
             tuple[int, int, int, int]: ``(x0, y0, crop_w, crop_h)`` in pixels.
         """
-        area = height * width
-        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
-        for _ in range(self.max_attempts):
-            target_area = area * np.random.uniform(*self.crop_scale)
-            aspect = math.exp(np.random.uniform(log_lo, log_hi))
-            crop_w = int(round(math.sqrt(target_area * aspect)))
-            crop_h = int(round(math.sqrt(target_area / aspect)))
-            if 0 < crop_w <= width and 0 < crop_h <= height:
-                y0 = int(np.random.randint(0, height - crop_h + 1))
-                x0 = int(np.random.randint(0, width - crop_w + 1))
-                return x0, y0, crop_w, crop_h
-        return self._central_crop(height, width)
+        x0, y0, x1, y1 = sample_resized_crop(
+            (0, 0, width, height), self.crop_scale, self.ratio,
+            self.max_attempts, y_first=True)
+        return x0, y0, x1 - x0, y1 - y0
 
     @autocast_box_type()
     def transform(self, results: dict) -> dict:

@@ -47,7 +47,8 @@ from mmcv.transforms.utils import cache_randomness
 from mmselfdet.registry import TRANSFORMS
 
 from .crop_views import add_views
-from .geometric import RandomResizedCropWithBoxes, crop_resize_view
+from .geometric import (RandomResizedCropWithBoxes, crop_resize_view,
+                        sample_resized_crop)
 from .views import make_view
 
 
@@ -176,7 +177,9 @@ class JigsawPatches(BaseTransform):
     ) -> Tuple[Tuple[int, int, int, int], np.ndarray, np.ndarray]:
         """Crop region ``(x1, y1, x2, y2)``, per-patch offsets in the crop
         frame ``(grid*grid, 2)`` and per-patch flips ``(grid*grid,)``."""
-        x0, y0, w, h = self._sampler._sample_crop(height, width)
+        s = self._sampler
+        crop = sample_resized_crop((0, 0, width, height), s.crop_scale,
+                                   s.ratio, s.max_attempts, y_first=True)
         n = self.grid * self.grid
         span = self.cell_size - self.patch_size + 1
         inner = np.random.randint(0, span, size=(n, 2))
@@ -186,7 +189,7 @@ class JigsawPatches(BaseTransform):
             flips = np.random.rand(n) < 0.5
         else:
             flips = np.zeros(n, bool)
-        return (x0, y0, x0 + w, y0 + h), offsets.astype(np.int64), flips
+        return crop, offsets.astype(np.int64), flips
 
     def transform(self, results: dict) -> Optional[dict]:
         """Add the local view to ``results['views']``.

@@ -18,9 +18,10 @@ from .box_sources import (BOX_SOURCES, CropBox, SourceBoxes, _as_wh,
                           _check_range, boxes_view, collect_boxes, int_region,
                           sample_crop_in)
 from .crop_views import add_views
+from .geometric import sample_resized_crop
 
 __all__ = ['ObjectAwareCrops', 'SourceBoxes', 'collect_boxes', 'boxes_view',
-           'int_region', 'sample_crop_in', 'dilate_box', 'add_context',
+           'int_region', 'sample_crop_in', 'sample_resized_crop', 'dilate_box', 'add_context',
            'BOX_SOURCES']
 
 
@@ -305,7 +306,8 @@ class ObjectAwareCrops(BaseTransform):
         else:
             region = int_region(box, width, height)
             scale = self._box_scale(region)
-        return sample_crop_in(region, scale, self.ratio, self.max_attempts)
+        return sample_resized_crop(region, scale, self.ratio,
+                                   self.max_attempts)
 
     def _eligible(self, boxes: np.ndarray, scores: Optional[np.ndarray],
                   width: int, height: int) -> np.ndarray:
@@ -339,8 +341,8 @@ class ObjectAwareCrops(BaseTransform):
         scene = (0, 0, width, height)
         eligible = self._eligible(boxes, scores, width, height)
         if self.mode == 'scene_scene' or len(eligible) == 0:
-            crops = [sample_crop_in(scene, self.crop_scale, self.ratio,
-                                    self.max_attempts) for _ in range(2)]
+            crops = [sample_resized_crop(scene, self.crop_scale, self.ratio,
+                                         self.max_attempts) for _ in range(2)]
             return dict(index=-1, crops=crops,
                         fallback=self.mode != 'scene_scene')
         prob = None
@@ -352,8 +354,8 @@ class ObjectAwareCrops(BaseTransform):
         box = boxes[index]
         crop1 = self._crop_in_box(box, width, height)
         if self.mode == 'obj_scene':
-            crop2 = sample_crop_in(scene, self.crop_scale, self.ratio,
-                                   self.max_attempts)
+            crop2 = sample_resized_crop(scene, self.crop_scale, self.ratio,
+                                        self.max_attempts)
         else:
             d = np.random.uniform(*self.dilation)
             dilated = dilate_box(box, d, width, height, self.dilation_mode)

@@ -13,7 +13,8 @@ from mmselfdet.registry import TRANSFORMS
 
 from .crop_views import add_views
 from .box_sources import (BOX_SOURCES, SourceBoxes, _check_range, boxes_view,
-                          collect_boxes, sample_crop_in)
+                          collect_boxes)
+from .geometric import sample_resized_crop
 
 _V3_CROPS = ('independent', 'from_v2')
 #: 'none': views only, no box (the end-to-end variant finds its boxes in the
@@ -238,9 +239,9 @@ class SoCoViews(BaseTransform):
 
     def _draw_crops(self, width: int, height: int):
         scene = (0, 0, width, height)
-        crop2 = sample_crop_in(scene, self.crop_scale, self.ratio,
-                               self.max_attempts)
-        crop3 = crop2 if self.v3_crop == 'from_v2' else sample_crop_in(
+        crop2 = sample_resized_crop(scene, self.crop_scale, self.ratio,
+                                    self.max_attempts)
+        crop3 = crop2 if self.v3_crop == 'from_v2' else sample_resized_crop(
             scene, self.crop_scale, self.ratio, self.max_attempts)
         return crop2, crop3
 

@@ -9,6 +9,7 @@ import pytest
 from mmcv.transforms import Compose
 
 from mmselfdet.datasets.transforms import InstanceComposite, map_boxes
+from mmselfdet.datasets.transforms import compositing
 from mmselfdet.datasets.transforms.compositing import imrescale_shape
 
 PACK = dict(type='PackViewInputs')
@@ -194,8 +195,8 @@ def test_default_sizes_follow_imrescale_through_the_transform(monkeypatch):
                 draws.append(low)
                 return target[(len(draws) - 1) % 2]
             return high - 1  # the largest paste offset
-        monkeypatch.setattr(t._sampler, '_sample_crop',
-                            lambda h, w, c=crop: (0, 0, c[0], c[1]))
+        monkeypatch.setattr(compositing, 'sample_resized_crop',
+                            lambda *a, c=crop, **k: (0, 0, c[0], c[1]))
         monkeypatch.setattr(np.random, 'randint', randint)
         for view in t(_results(img))['views'].values():
             box = view['gt_bboxes'].numpy()[0]
