@@ -93,7 +93,8 @@ STEP_METHODS = {
 
 def _build(cfg_path: str, data_root: str, batch_size: int, device: str,
            model_overrides: Optional[dict] = None):
-    """Model, optimizer and one collated batch of ``cfg_path``."""
+    """Model, optimizer wrapper (mmengine ``OptimWrapper`` around SGD, lr
+    0.01, momentum 0.9) and one collated batch of ``cfg_path``."""
     import torch
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
@@ -114,18 +115,17 @@ def _build(cfg_path: str, data_root: str, batch_size: int, device: str,
     batch = pseudo_collate([dataset[i] for i in range(batch_size)])
     model = MODELS.build(cfg.model).to(device)
     model.train()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                          lr=0.01, momentum=0.9)
+    from mmengine.optim import build_optim_wrapper
+    opt = build_optim_wrapper(model, dict(
+        type='OptimWrapper',
+        optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
     return model, opt, batch
 
 
 def _step(model, opt, batch) -> None:
-    data = model.data_preprocessor(batch, True)
-    losses = model(**data, mode='loss')
-    loss = sum(v for k, v in losses.items() if k.startswith('loss'))
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
+    """One training iteration as the runner does it: ``model.train_step``
+    (data preprocessor, ``loss`` mode, ``parse_losses``, backward, step)."""
+    model.train_step(batch, opt)
 
 
 def _sync(device: str) -> None:
