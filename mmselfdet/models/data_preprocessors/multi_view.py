@@ -1,10 +1,19 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Batching of named views: ``{view: [img, ...]}`` -> ``{view: (N,3,H,W)}``."""
-from typing import Dict, Optional
+"""Batching of named views: ``{view: [img, ...]}`` -> ``{view: (N,3,H,W)}``,
+optionally with the views' pixel augmentations run on the batch (issue 18).
+"""
+from typing import Dict, List, Optional
 
+import numpy as np
+import torch
 from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmengine.dist import get_rank
 
 from mmselfdet.registry import MODELS
+from ..utils.batched_augment import BatchedViewAugment
+
+#: state-dict key (below the preprocessor's prefix) of (seed, step)
+STATE_KEY = 'augment_state'
 
 
 @MODELS.register_module()
@@ -23,13 +32,102 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
     Unlike mmdet's ``MultiBranchDataPreprocessor`` this also works with
     ``training=False`` and rejects views that are missing in some samples
     with an error naming them.
+
+    **Augmentation on the batch** (``gpu_augment``): for each named view, a
+    list of the CPU pipeline's pixel-op dicts (``ColorJitter``,
+    ``RandomGrayscale``, ``GaussianBlur``, ``Solarize``, ``RandomFlip``)
+    run here as batched per-sample-random tensor ops
+    (:mod:`mmselfdet.models.utils.batched_augment`) on the device the
+    model is on, before normalisation, in training only; the pipeline then
+    only decodes, crops and packs that view (every image of the view must
+    have the same size). A flip moves the sample's boxes and composes its
+    ``homography_matrix``. Randomness: before each training batch a CPU
+    ``torch.Generator`` is seeded from ``(seed, rank, step)`` and ``step``
+    is counted up, so draws are independent across ranks and steps and a
+    resumed run continues with the same draws: ``(seed, step)`` is the
+    int64 tensor ``data_preprocessor.augment_state`` of the state dict
+    (only when ``gpu_augment`` is set), i.e. in every checkpoint. ``augment_seed=None`` takes ``torch.initial_seed()`` when
+    the preprocessor is built (the runner's ``randomness.seed``).
+
+    Args:
+        gpu_augment (dict[str, list[dict]], optional): View name -> op
+            dicts. None (default): the CPU pipeline augments.
+        augment_seed (int, optional): Base seed of the draws.
+        **kwargs: :class:`DetDataPreprocessor`'s arguments.
     """
+
+    def __init__(self,
+                 *args,
+                 gpu_augment: Optional[Dict[str, List[dict]]] = None,
+                 augment_seed: Optional[int] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gpu_augment: Dict[str, BatchedViewAugment] = {}
+        if gpu_augment is not None:
+            if not isinstance(gpu_augment, dict):
+                raise TypeError('MultiViewDataPreprocessor.gpu_augment must '
+                                'be a dict view -> list of op dicts, got '
+                                f'{type(gpu_augment).__name__}')
+            for view, ops in gpu_augment.items():
+                self.gpu_augment[view] = BatchedViewAugment(
+                    list(ops), name=view, input_bgr=self._channel_conversion)
+        self.augment_seed = int(torch.initial_seed() if augment_seed is None
+                                else augment_seed) % 2**63
+        self.augment_step = 0
+
+    # --- seeded, resumable randomness ------------------------------------
+    def augment_generator(self, step: Optional[int] = None
+                          ) -> torch.Generator:
+        """The CPU generator of one step's draws, seeded from
+        ``(augment_seed, rank, step)``."""
+        step = self.augment_step if step is None else step
+        words = np.random.SeedSequence(
+            [self.augment_seed % 2**63, get_rank(), step]).generate_state(
+                2, np.uint64)
+        return torch.Generator().manual_seed(int(words[0] % 2**63))
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.gpu_augment:  # models without it keep their old keys
+            destination[prefix + STATE_KEY] = torch.tensor(
+                [self.augment_seed, self.augment_step], dtype=torch.int64)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        key = prefix + STATE_KEY
+        if key in unexpected_keys:
+            unexpected_keys.remove(key)
+        if key in state_dict and self.gpu_augment:
+            self.augment_seed, self.augment_step = (
+                int(v) for v in state_dict[key].tolist())
+        elif self.gpu_augment and strict:
+            missing_keys.append(key)
+
+    def _augment_view(self, view: str, imgs: list, samples: Optional[list],
+                      generator: torch.Generator) -> torch.Tensor:
+        shapes = {tuple(img.shape) for img in imgs}
+        if len(shapes) != 1:
+            raise ValueError(
+                f'MultiViewDataPreprocessor.gpu_augment["{view}"]: the '
+                f'view\'s images differ in size {sorted(shapes)}; batched '
+                'augmentation needs fixed-size crops (the view pipeline '
+                'must resize every crop to one size)')
+        batch = torch.stack(imgs).to(self.device, non_blocking=True)
+        return self.gpu_augment[view](batch, samples, generator)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
         if not isinstance(inputs, dict):
             return super().forward(data, training)
         samples: Optional[Dict[str, list]] = data.get('data_samples')
+        generator = None
+        if training and self.gpu_augment:
+            generator = self.augment_generator()
+            self.augment_step += 1
         out_inputs, out_samples = {}, {}
         for view, imgs in inputs.items():
             if any(img is None for img in imgs):
@@ -37,9 +135,13 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
                     f'view "{view}" is missing in some samples of the batch: '
                     'every sample of a pretraining pipeline must produce every '
                     'view (check the MultiBranch branches of the pipeline)')
+            view_samples = None if samples is None else samples.get(view)
+            if generator is not None and view in self.gpu_augment:
+                imgs = self._augment_view(view, list(imgs), view_samples,
+                                          generator)  # (N, 3, H, W)
             view_data = {'inputs': imgs}
-            if samples is not None and view in samples:
-                view_data['data_samples'] = samples[view]
+            if view_samples is not None:
+                view_data['data_samples'] = view_samples
             res = super().forward(view_data, training)
             out_inputs[view] = res['inputs']  # (N, 3, H, W)
             out_samples[view] = res.get('data_samples')

@@ -98,23 +98,61 @@ def _shift_hue(img: Tensor, shift: Tensor) -> Tensor:
     return (maxc[:, None] - maxc[:, None] * sat[:, None] * mix).clamp(0, 1)
 
 
-def _blur(img: Tensor, sigma: Tensor) -> Tensor:
-    """Separable Gaussian blur with a per-image sigma (0 = untouched)."""
+def _blur(img: Tensor, sigma: Tensor,
+          radius: Optional[Tensor] = None) -> Tensor:
+    """Separable Gaussian blur with a per-image sigma (0 = untouched).
+
+    Args:
+        img (Tensor): (N, C, H, W) images.
+        sigma (Tensor): (N,) standard deviations in pixels; 0 leaves the
+            image as it is.
+        radius (Tensor, optional): (N,) integer kernel radii, i.e. kernel
+            size ``2 * radius + 1`` per image (taps farther out get weight
+            0); e.g. OpenCV's ``ksize=(0, 0)`` choice for uint8 images,
+            :func:`cv2_kernel_radius`. Default: ``ceil(3 * max sigma)`` for
+            every image. Reflect-101 borders (OpenCV's default) either way;
+            radii are capped at ``min(H, W) - 1``.
+
+    Returns:
+        Tensor: (N, C, H, W) blurred images.
+    """
     num, ch, height, width = img.shape
-    radius = int(math.ceil(3 * float(sigma.max())))
-    radius = max(1, min(radius, (min(height, width) - 1) // 2))
-    x = torch.arange(-radius, radius + 1, device=img.device,
+    if radius is None:
+        full = int(math.ceil(3 * float(sigma.max())))
+        full = max(1, min(full, (min(height, width) - 1) // 2))
+    else:
+        radius = radius.to(img.device).clamp(max=min(height, width) - 1)
+        full = max(1, int(radius.max()))
+    x = torch.arange(-full, full + 1, device=img.device,
                      dtype=img.dtype)
     s = sigma.clamp(min=1e-6).to(img.dtype).view(-1, 1)
-    kernel = torch.exp(-0.5 * (x / s)**2)
+    kernel = torch.exp(-0.5 * (x / s)**2)  # (N, K)
+    if radius is not None:
+        kernel = kernel * (x.abs()[None] <= radius.view(-1, 1)).to(kernel)
     kernel = kernel / kernel.sum(1, keepdim=True)  # (N, K)
     kernel = kernel.repeat_interleave(ch, 0)  # (N * C, K)
     flat = img.reshape(1, num * ch, height, width)
-    flat = F.pad(flat, (radius, radius, radius, radius), mode='reflect')
+    flat = F.pad(flat, (full, full, full, full), mode='reflect')
     flat = F.conv2d(flat, kernel.view(num * ch, 1, 1, -1), groups=num * ch)
     flat = F.conv2d(flat, kernel.view(num * ch, 1, -1, 1), groups=num * ch)
     out = flat.view(num, ch, height, width)
     return torch.where((sigma > 0).view(-1, 1, 1, 1), out, img)
+
+
+def cv2_kernel_radius(sigma: Tensor) -> Tensor:
+    """The kernel radius ``cv2.GaussianBlur(img, (0, 0), sigma)`` uses on a
+    uint8 image: ``ksize = round(6 * sigma + 1) | 1``, radius
+    ``ksize // 2`` (OpenCV's ``createGaussianKernels``, 3 sigma per side
+    for 8-bit images).
+
+    Args:
+        sigma (Tensor): (N,) sigmas.
+
+    Returns:
+        Tensor: (N,) int64 radii.
+    """
+    ksize = torch.round(sigma.double() * 6 + 1).long() | 1
+    return ksize // 2
 
 
 def apply_photometric(img: Tensor, params: Dict[str, Tensor]) -> Tensor:

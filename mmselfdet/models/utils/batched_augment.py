@@ -1,0 +1,318 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""A view's pixel augmentations as batched, per-sample-random tensor ops
+(issue 18): the twins of the CPU pipeline's ``ColorJitter``,
+``RandomGrayscale``, ``GaussianBlur``, ``Solarize`` and ``RandomFlip``,
+run by :class:`~mmselfdet.models.data_preprocessors.MultiViewDataPreprocessor`
+on the device the batch is on, so CPU workers only decode and crop.
+
+Each op is configured with the arguments of its CPU transform (the same
+dicts as in the pipeline) and has two steps: ``draw(num, generator)`` makes
+the per-sample parameters on the CPU from a ``torch.Generator`` (so a draw
+never waits for the device and is the same on every device), ``apply``
+applies them to (N, 3, H, W) RGB images in [0, 1]. Values are rounded to
+the uint8 grid where the CPU transforms round (after the colour jitter,
+grayscale truncates like mmcv, after the blur), so both paths give the same
+distributions (``tests/test_models/test_batched_augment_stats.py``).
+"""
+import numbers
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .photometric import _blend, _blur, _gray, _shift_hue, cv2_kernel_radius
+
+Params = Dict[str, Tensor]
+
+
+def _uniform(num: int, low: float, high: float,
+             generator: torch.Generator) -> Tensor:
+    return low + (high - low) * torch.rand(num, generator=generator)
+
+
+def _jitter_range(value, name: str, center: float, clip_low: bool):
+    """A strength ``v`` -> ``[center - v, center + v]`` (torchvision's
+    ColorJitter), or an explicit ``(min, max)`` pair; None when disabled."""
+    if isinstance(value, numbers.Number):
+        if value < 0:
+            raise ValueError(f'ColorJitter: {name} must be >= 0, got {value}')
+        low, high = center - float(value), center + float(value)
+        low = max(low, 0.0) if clip_low else low
+    elif isinstance(value, Sequence) and len(value) == 2:
+        low, high = float(value[0]), float(value[1])
+    else:
+        raise TypeError(f'ColorJitter: {name} must be a number or a (min, '
+                        f'max) pair, got {value!r}')
+    return None if low == high == center else (low, high)
+
+
+def _quantize(img: Tensor) -> Tensor:
+    """Round [0, 1] values to the uint8 grid (``np.rint`` of x * 255)."""
+    return torch.round(img * 255) / 255
+
+
+def _rows(mask: Tensor, device: torch.device) -> Optional[Tensor]:
+    """Indices (on ``device``) of the True entries of a CPU mask, or None
+    when there are none (decided on the CPU: no device sync)."""
+    idx = mask.nonzero().flatten()
+    return idx.to(device, non_blocking=True) if idx.numel() else None
+
+
+class BatchedColorJitter:
+    """torchvision's ``RandomApply(ColorJitter(...), p=prob)``: per sample,
+    with probability ``prob``, brightness / contrast / saturation / hue in
+    a random order (one permutation per sample), factors uniform in their
+    ranges; the twin of ``mmselfdet.datasets.transforms.ColorJitter``."""
+
+    def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4,
+                 hue=0.1, prob=0.8) -> None:
+        if not 0 <= prob <= 1:
+            raise ValueError(f'ColorJitter: prob must be in [0, 1], got '
+                             f'{prob}')
+        self.prob = float(prob)
+        self.ranges = [
+            _jitter_range(brightness, 'brightness', 1.0, True),
+            _jitter_range(contrast, 'contrast', 1.0, True),
+            _jitter_range(saturation, 'saturation', 1.0, True),
+            _jitter_range(hue, 'hue', 0.0, False)]
+        if self.ranges[3] and not -0.5 <= self.ranges[3][0] <= \
+                self.ranges[3][1] <= 0.5:
+            raise ValueError(f'ColorJitter: hue range {self.ranges[3]} must '
+                             'lie within [-0.5, 0.5]')
+
+    def draw(self, num: int, generator: torch.Generator) -> Params:
+        on = torch.rand(num, generator=generator) < self.prob
+        order = torch.rand(num, 4, generator=generator).argsort(1)  # (N, 4)
+        factors = torch.stack([
+            _uniform(num, *(r or (0.0, 0.0)), generator) for r in self.ranges
+        ], 1)  # (N, 4): brightness, contrast, saturation, hue
+        return dict(on=on, order=order, factors=factors)
+
+    def apply(self, img: Tensor, p: Params) -> Tensor:
+        out = img.clone()
+        fac = p['factors'].to(img.device, img.dtype, non_blocking=True)
+        for pos in range(4):
+            for op, rng in enumerate(self.ranges):
+                if rng is None:
+                    continue
+                idx = _rows(p['on'] & (p['order'][:, pos] == op), img.device)
+                if idx is None:
+                    continue
+                sub, f = out[idx], fac[idx, op]
+                if op == 0:
+                    sub = _blend(sub, torch.zeros_like(sub), f)
+                elif op == 1:
+                    sub = _blend(sub, _gray(sub).mean((1, 2, 3), True), f)
+                elif op == 2:
+                    sub = _blend(sub, _gray(sub), f)
+                else:
+                    sub = _shift_hue(sub, f)
+                out = out.index_copy(0, idx, sub)
+        return _quantize(out)
+
+
+class BatchedGrayscale:
+    """mmcv's ``RandomGrayscale`` (``keep_channels=True``): with
+    probability ``prob`` every channel becomes the weighted sum of the
+    channels, truncated to an integer as mmcv's ``astype(uint8)`` does.
+    ``channel_weights`` are in the pipeline's channel order (BGR for the
+    images mmcv decodes)."""
+
+    def __init__(self, prob=0.1, keep_channels=True,
+                 channel_weights=(1., 1., 1.), color_format='bgr',
+                 input_bgr: bool = True) -> None:
+        if not keep_channels or color_format != 'bgr':
+            raise ValueError('RandomGrayscale: the batched op supports '
+                             "keep_channels=True, color_format='bgr' only "
+                             '(views stay 3-channel)')
+        w = torch.tensor(channel_weights, dtype=torch.float64)
+        w = w / w.sum()
+        self.weights = w.flip(0) if input_bgr else w  # RGB order
+        self.prob = float(prob)
+
+    def draw(self, num: int, generator: torch.Generator) -> Params:
+        return dict(gray=torch.rand(num, generator=generator) < self.prob)
+
+    def apply(self, img: Tensor, p: Params) -> Tensor:
+        idx = _rows(p['gray'], img.device)
+        if idx is None:
+            return img
+        w = self.weights.to(img.device, torch.float64).view(1, 3, 1, 1)
+        sub = img[idx]
+        # float64 like numpy, so the truncation agrees at integer sums
+        gray = torch.floor((torch.round(sub.double() * 255) * w).sum(
+            1, keepdim=True)).to(img.dtype) / 255  # (n, 1, H, W)
+        return img.index_copy(0, idx, gray.expand_as(sub))
+
+
+class BatchedGaussianBlur:
+    """``GaussianBlur``: with probability ``prob`` sigma uniform in
+    ``[sigma_min, sigma_max]``, OpenCV's kernel size for that sigma
+    (:func:`cv2_kernel_radius`), reflect-101 borders; separable grouped
+    convolution, one kernel per sample."""
+
+    def __init__(self, sigma_min=0.1, sigma_max=2.0, prob=0.5) -> None:
+        if not 0 < sigma_min <= sigma_max:
+            raise ValueError(f'GaussianBlur: need 0 < sigma_min <= sigma_max'
+                             f', got {sigma_min}, {sigma_max}')
+        self.sigma, self.prob = (float(sigma_min), float(sigma_max)), prob
+
+    def draw(self, num: int, generator: torch.Generator) -> Params:
+        on = torch.rand(num, generator=generator) < self.prob
+        sigma = _uniform(num, *self.sigma, generator)
+        return dict(sigma=torch.where(on, sigma, torch.zeros(num)))
+
+    def apply(self, img: Tensor, p: Params) -> Tensor:
+        idx = _rows(p['sigma'] > 0, img.device)
+        if idx is None:
+            return img
+        sigma = p['sigma'][p['sigma'] > 0]
+        sub = _blur(img[idx], sigma.to(img), cv2_kernel_radius(sigma))
+        return img.index_copy(0, idx, _quantize(sub))
+
+
+class BatchedSolarize:
+    """mmdet's ``Solarize``: with probability ``prob`` pixels ``>=``
+    a threshold (uniform in ``[min_mag, max_mag]`` of 255, rounded to 0.1
+    as mmdet's ``level_to_mag``) become ``255 - x``."""
+
+    def __init__(self, prob=1.0, level=None, min_mag=0.0, max_mag=256.0
+                 ) -> None:
+        if level is not None:
+            raise ValueError('Solarize: the batched op supports level=None '
+                             'only (threshold uniform in [min_mag, max_mag])')
+        self.prob, self.mag = float(prob), (float(min_mag), float(max_mag))
+
+    def draw(self, num: int, generator: torch.Generator) -> Params:
+        on = torch.rand(num, generator=generator) < self.prob
+        thr = torch.round(_uniform(num, *self.mag, generator) * 10) / 10
+        return dict(on=on, threshold=thr)
+
+    def apply(self, img: Tensor, p: Params) -> Tensor:
+        thr = p['threshold'].to(img.device, img.dtype).view(-1, 1, 1, 1)
+        on = p['on'].to(img.device).view(-1, 1, 1, 1)
+        flip = on & (torch.round(img * 255) >= thr)
+        return torch.where(flip, 1 - img, img)
+
+
+class BatchedHorizontalFlip:
+    """mmdet's ``RandomFlip`` (horizontal): with probability ``prob`` the
+    image, its boxes and its homography (``[[-1, 0, w], [0, 1, 0],
+    [0, 0, 1]] @ H``) are flipped; ``flip`` / ``flip_direction`` set."""
+
+    def __init__(self, prob=0.5, direction='horizontal') -> None:
+        if direction != 'horizontal' or not isinstance(prob, numbers.Number):
+            raise ValueError('RandomFlip: the batched op supports one prob '
+                             f"and direction='horizontal', got {prob}, "
+                             f'{direction!r}')
+        self.prob = float(prob)
+
+    def draw(self, num: int, generator: torch.Generator) -> Params:
+        return dict(flip=torch.rand(num, generator=generator) < self.prob)
+
+    def apply(self, img: Tensor, p: Params) -> Tensor:
+        on = p['flip'].to(img.device).view(-1, 1, 1, 1)
+        return torch.where(on, img.flip(-1), img)
+
+    @staticmethod
+    def move_samples(samples: Optional[list], flip: Tensor,
+                     width: int) -> None:
+        """Flip the boxes and compose the homography of each flipped
+        sample (in place); unflipped samples get ``flip=False``."""
+        if samples is None:
+            return
+        mat = torch.tensor([[-1., 0., width], [0., 1., 0.], [0., 0., 1.]])
+        for sample, on in zip(samples, flip.tolist()):
+            if not on:
+                if 'flip' not in sample.metainfo:
+                    sample.set_metainfo(dict(flip=False,
+                                             flip_direction=None))
+                continue
+            if sample.metainfo.get('flip'):
+                raise ValueError('RandomFlip: the view was already flipped '
+                                 'by the CPU pipeline; drop its RandomFlip '
+                                 'when the preprocessor flips')
+            meta = dict(flip=True, flip_direction='horizontal')
+            hom = sample.metainfo.get('homography_matrix')
+            if hom is not None:
+                hom = torch.as_tensor(hom, dtype=torch.float32)
+                meta['homography_matrix'] = (mat @ hom).numpy()
+            sample.set_metainfo(meta)
+            inst = sample.get('gt_instances')
+            if inst is not None and 'bboxes' in inst:
+                boxes = inst.bboxes
+                if hasattr(boxes, 'flip_'):
+                    boxes.flip_(sample.metainfo['img_shape'], 'horizontal')
+                else:
+                    inst.bboxes = torch.stack(
+                        [width - boxes[:, 2], boxes[:, 1],
+                         width - boxes[:, 0], boxes[:, 3]], 1)
+
+
+OPS = dict(ColorJitter=BatchedColorJitter, RandomGrayscale=BatchedGrayscale,
+           GaussianBlur=BatchedGaussianBlur, Solarize=BatchedSolarize,
+           RandomFlip=BatchedHorizontalFlip)
+
+
+class BatchedViewAugment:
+    """One view's op list, e.g. ``[dict(type='ColorJitter', ...),
+    dict(type='RandomGrayscale', ...), dict(type='GaussianBlur', ...),
+    dict(type='RandomFlip', prob=0.5)]`` (the CPU pipeline's dicts).
+
+    Args:
+        ops (list[dict]): Op configs, applied in order.
+        name (str): The view (for error messages).
+        input_bgr (bool): Whether the images arrive in BGR order (mmcv's
+            decoder; the preprocessor's ``bgr_to_rgb=True``).
+    """
+
+    def __init__(self, ops: List[dict], name: str = 'view',
+                 input_bgr: bool = True) -> None:
+        self.name, self.ops, self.input_bgr = name, [], input_bgr
+        for i, cfg in enumerate(ops):
+            cfg = dict(cfg)
+            kind = cfg.pop('type', None)
+            if kind not in OPS:
+                raise KeyError(f'gpu_augment["{name}"][{i}]: unknown op '
+                               f'{kind!r}; batched ops: {sorted(OPS)}')
+            if kind == 'RandomGrayscale':
+                cfg['input_bgr'] = input_bgr
+            try:
+                self.ops.append(OPS[kind](**cfg))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f'gpu_augment["{name}"][{i}]: {err}') \
+                    from err
+
+    def draw(self, num: int, generator: torch.Generator) -> List[Params]:
+        """Parameters of every op for ``num`` samples (CPU tensors)."""
+        return [op.draw(num, generator) for op in self.ops]
+
+    def apply(self, img: Tensor, params: List[Params]) -> Tensor:
+        """(N, 3, H, W) RGB in [0, 1] -> augmented, same shape."""
+        for op, p in zip(self.ops, params):
+            img = op.apply(img, p)
+        return img
+
+    def __call__(self, batch: Tensor, samples: Optional[list],
+                 generator: torch.Generator) -> Tensor:
+        """Augment a stacked view batch in the pipeline's format.
+
+        Args:
+            batch (Tensor): (N, 3, H, W) uint8 / float images in [0, 255],
+                channel order as decoded.
+            samples (list, optional): The view's data samples; boxes and
+                homographies of flipped samples are moved.
+            generator (torch.Generator): CPU generator for the draws.
+
+        Returns:
+            Tensor: (N, 3, H, W) float in [0, 255], same channel order.
+        """
+        params = self.draw(batch.size(0), generator)
+        img = batch.float() / 255
+        img = img.flip(1) if self.input_bgr else img  # -> RGB
+        img = self.apply(img, params)
+        for op, p in zip(self.ops, params):
+            if isinstance(op, BatchedHorizontalFlip):
+                op.move_samples(samples, p['flip'], batch.size(-1))
+        img = img.flip(1) if self.input_bgr else img
+        return img * 255
