@@ -10,10 +10,12 @@
 * stage D: self-training rounds (``rounds.py``: which predictions become
   labels; ``relabel.py``: one round's relabelling; ``self_training.py``:
   the training loops that run the rounds and rebuild their dataloader;
-  ``self_training_hook.py``: the former hook, deprecated).
+  ``self_training_hook.py``: the former hook, removed: building it raises,
+  naming the loop).
 
 Registers ``FeatureClusterProposer`` (MODELS), ``SelfTrainingLoop`` and
-``SelfTrainingEpochLoop`` (LOOPS) and ``SelfTrainingHook`` (HOOKS). The
+``SelfTrainingEpochLoop`` (LOOPS) and ``SelfTrainingHook`` (HOOKS; its
+error only). The
 former homes ``mmselfdet.detr_pretrain``,
 ``mmselfdet.models.proposers.feature_cluster`` and
 ``mmselfdet.engine.self_training`` re-export from here.

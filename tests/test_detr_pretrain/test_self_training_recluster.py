@@ -1,7 +1,8 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""SelfTrainingHook(recluster=True) (mmselfdet/simdetr/self_training.py):
+"""SelfTrainingLoop(recluster=True) (mmselfdet/simdetr/self_training.py):
 every box of the next round, kept prediction or previous label, gets its id
-from one k-means, so the round holds a single label space."""
+from one k-means, so the round holds a single label space; and the loop's
+default selection. The removed SelfTrainingHook names the loop."""
 import json
 import os.path as osp
 import types
@@ -12,8 +13,9 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from mmselfdet.simdetr import cluster_class_names, write_coco_json
-from mmselfdet.simdetr import SelfTrainingHook
+from mmselfdet.registry import HOOKS
+from mmselfdet.simdetr import (SelfTrainingLoop, cluster_class_names,
+                               write_coco_json)
 
 # inputs are 64x64 (original images 128x128, scale factor 0.5); the
 # backbone's 8x8 map is [1, 0] left of x=32 and [0, 1] right of it
@@ -49,20 +51,57 @@ class _Detector(torch.nn.Module):
         return out
 
 
-def _runner(tmp_path, ann_file):
+def _dataset(ann_file):
     from mmdet.datasets import CocoDataset
-    ds = CocoDataset(ann_file=ann_file, metainfo=dict(
+    return CocoDataset(ann_file=ann_file, metainfo=dict(
         classes=cluster_class_names(8)), data_prefix=dict(img=''),
         filter_cfg=dict(filter_empty_gt=False), pipeline=[])
+
+
+def _loop(tmp_path, ann_file, **self_training):
+    """A SelfTrainingLoop (interval 10, 20 iterations) over a stub runner
+    whose ``build_dataloader`` makes a COCO dataset of the config's
+    ``ann_file`` and whose model relabels as :class:`_Detector` does; the
+    label dataloader yields one batch of images 1 and 2."""
     samples = [DetDataSample(metainfo=dict(img_id=i, scale_factor=(0.5, 0.5)))
                for i in (1, 2)]
     batch = dict(inputs=torch.zeros(2, 3, 64, 64), data_samples=samples)
-    loader = type('Loader', (), dict(dataset=[0, 1],
-                                     __iter__=lambda self: iter([batch])))()
-    return types.SimpleNamespace(
-        model=_Detector(), work_dir=str(tmp_path), iter=9,
-        train_dataloader=types.SimpleNamespace(dataset=ds),
-        train_loop=types.SimpleNamespace()), loader
+    label_loader = type('Loader', (), dict(
+        dataset=[0, 1], __iter__=lambda self: iter([batch])))()
+
+    def build_dataloader(cfg, seed=None, diff_rank_seed=False):
+        return type('Loader', (), dict(
+            dataset=_dataset(cfg['dataset']['ann_file']),
+            __iter__=lambda self: iter([{}] * 1000)))()
+
+    model = _Detector()
+    model.train_step = lambda data, optim_wrapper=None: {}
+    runner = types.SimpleNamespace(
+        model=model, work_dir=str(tmp_path), seed=0, _randomness_cfg={},
+        cfg={}, visualizer=types.SimpleNamespace(), optim_wrapper=None,
+        val_loop=None,
+        register_hook=lambda hook: None, call_hook=lambda *a, **k: None,
+        build_dataloader=build_dataloader)
+    return SelfTrainingLoop(
+        runner, dict(dataset=dict(type='CocoDataset', ann_file=ann_file)),
+        max_iters=20, label_dataloader=label_loader, interval=10,
+        num_rounds=2, **self_training)
+
+
+def _train_to_round_1(loop):
+    """The loop's ``run()`` (20 iterations): the 10th ends round 0, the loop
+    relabels and rebuilds its dataloader on round 1's json."""
+    loop.run()
+    path = loop.rounds.ann_file
+    assert loop.iter == 20 and loop.rounds.round == 1
+    assert path.endswith('round_01.json')
+    assert loop.dataloader.dataset.ann_file == path
+
+
+def test_removed_hook_names_the_loop():
+    with pytest.raises(TypeError, match=r"train_cfg=dict\(type="
+                       r"'SelfTrainingLoop'.*SelfTrainingEpochLoop"):
+        HOOKS.build(dict(type='SelfTrainingHook', interval=10))
 
 
 def test_recluster_puts_kept_previous_labels_in_the_new_label_space(
@@ -76,13 +115,10 @@ def test_recluster_puts_kept_previous_labels_in_the_new_label_space(
     write_coco_json(r0, images, {
         1: (prev, np.array([7, 3]), np.ones(2)),
         2: (prev, np.array([7, 3]), np.ones(2))}, cluster_class_names(8))
-    runner, loader = _runner(tmp_path, r0)
-    hook = SelfTrainingHook(label_dataloader=loader, interval=10,
-                            num_rounds=2, selection='threshold',
-                            score_thr=0.5, nms_iou=None, recluster=True)
-    hook.ann_file = r0
+    loop = _loop(tmp_path, r0, selection='threshold', score_thr=0.5,
+                 nms_iou=None, recluster=True)
     with pytest.warns(UserWarning, match='using K=2'):
-        hook._next_round(runner)
+        _train_to_round_1(loop)
     obj = json.load(open(osp.join(str(tmp_path), 'self_training',
                                   'round_01.json')))
     labels = {}
@@ -114,13 +150,9 @@ def test_default_selection_keeps_the_top_k_of_low_score_predictions(
     out = osp.join(str(tmp_path), 'self_training', 'round_01.json')
     for selection, expect in (('topk', [[0, 0, 48, 48], [80, 80, 48, 48]]),
                               ('threshold', [[0, 0, 60, 120]])):
-        runner, loader = _runner(tmp_path, r0)
         kw = {} if selection == 'topk' else dict(selection=selection)
-        hook = SelfTrainingHook(label_dataloader=loader, interval=10,
-                                num_rounds=2, nms_iou=None, max_per_img=2,
-                                **kw)
-        hook.ann_file = r0
-        hook._next_round(runner)
+        _train_to_round_1(_loop(tmp_path, r0, nms_iou=None, max_per_img=2,
+                                **kw))
         got = sorted(a['bbox'] for a in json.load(open(out))['annotations']
                      if a['image_id'] == 2)
         assert got == expect, selection
