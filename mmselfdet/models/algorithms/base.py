@@ -1,5 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""The base class of every pretraining algorithm."""
+"""The base class of every pretraining algorithm (mmpretrain's name,
+``BaseSelfSupervisor``; ``BaseSelfSupDetector`` is its former name)."""
 from abc import abstractmethod
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -14,7 +15,7 @@ ViewInputs = Dict[str, Tensor]
 ViewSamples = Dict[str, list]
 
 
-class BaseSelfSupDetector(BaseModel):
+class BaseSelfSupervisor(BaseModel):
     """Backbone (+ neck) (+ head) trained without labels on named views.
 
     Subclasses implement :meth:`loss` and read only the views they need via
@@ -97,3 +98,8 @@ class BaseSelfSupDetector(BaseModel):
     def loss(self, inputs: ViewInputs, data_samples: ViewSamples
              ) -> Dict[str, Tensor]:
         """Compute the losses of one batch of views."""
+
+
+#: the former name of :class:`BaseSelfSupervisor` (the class is not a
+#: detector), kept for code that subclasses or imports it
+BaseSelfSupDetector = BaseSelfSupervisor

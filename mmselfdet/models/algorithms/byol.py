@@ -8,11 +8,11 @@ from torch import Tensor
 
 from mmselfdet.registry import MODELS
 from ..utils import build_momentum_encoder
-from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
+from .base import BaseSelfSupervisor, ViewInputs, ViewSamples
 
 
 @MODELS.register_module()
-class BYOL(BaseSelfSupDetector):
+class BYOL(BaseSelfSupervisor):
     """Online backbone + projector + predictor regress the target network's
     projection of the other view; symmetric over the two views.
 

@@ -9,11 +9,11 @@ from torch import Tensor
 from mmselfdet.registry import MODELS
 from ..utils import (FeatureQueue, build_momentum_encoder, momentum_keys,
                      split_jigsaw)
-from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
+from .base import BaseSelfSupervisor, ViewInputs, ViewSamples
 
 
 @MODELS.register_module()
-class DetCo(BaseSelfSupDetector):
+class DetCo(BaseSelfSupervisor):
     """MoCo v2 on every backbone stage, with jigsaw local views.
 
     Views: ``view1`` / ``view2`` (global crops, query / key) and ``local1`` /

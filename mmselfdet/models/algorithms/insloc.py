@@ -11,7 +11,7 @@ from mmselfdet.registry import MODELS
 from mmselfdet.structures.box_ops import (ANCHOR_RATIOS, ANCHOR_SIZES,
                                           anchor_jitter)
 from ..utils import BoxEncoder, FeatureQueue, momentum_copy, momentum_keys
-from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
+from .base import BaseSelfSupervisor, ViewInputs, ViewSamples
 
 
 def view_boxes(samples: list, view: str) -> Tensor:
@@ -36,7 +36,7 @@ JITTER_DEFAULTS = dict(stride=16, sizes=ANCHOR_SIZES, ratios=ANCHOR_RATIOS,
 
 
 @MODELS.register_module()
-class InsLoc(BaseSelfSupDetector):
+class InsLoc(BaseSelfSupervisor):
     """Predict instance identity from RoI features of the pasted box.
 
     Query and key views are two composites of the same foreground on

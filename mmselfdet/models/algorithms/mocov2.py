@@ -8,11 +8,11 @@ from torch import Tensor
 
 from mmselfdet.registry import MODELS
 from ..utils import FeatureQueue, build_momentum_encoder, momentum_keys
-from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
+from .base import BaseSelfSupervisor, ViewInputs, ViewSamples
 
 
 @MODELS.register_module()
-class MoCoV2(BaseSelfSupDetector):
+class MoCoV2(BaseSelfSupervisor):
     """MoCo v2: query view through the online encoder, key view through a
     momentum encoder, InfoNCE against a queue of past keys.
 

@@ -1,7 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """SoCo (Wei et al., NeurIPS 2021): object-level BYOL on proposal boxes,
 and its end-to-end variant whose proposals come from the network's own
-heat map (METHODS.md §5, our reading)."""
+heat map (docs/methods.md §5, our reading)."""
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -13,7 +13,7 @@ from mmselfdet.registry import MODELS
 from ..heads.soco_crops import build_crop_head
 from ..utils import BoxEncoder, momentum_copy
 from ..utils.photometric import cutout_in_boxes, parse_cutout
-from .base import BaseSelfSupDetector, ViewInputs, ViewSamples
+from .base import BaseSelfSupervisor, ViewInputs, ViewSamples
 from .soco_boxes import HeatMapBoxSource, ViewBoxSource, match_boxes
 
 # options of the end-to-end variant (HeatMapBoxSource's, and the crops)
@@ -22,7 +22,7 @@ HEAT_KEYS = ('heat_stage', 'restrict_to_views', 'min_visible', 'jitter',
 
 
 @MODELS.register_module()
-class SoCo(BaseSelfSupDetector):
+class SoCo(BaseSelfSupervisor):
     """Selective Object COntrastive learning, offline or end-to-end.
 
     Views (``SoCoViews``): V1 whole image, V2 / V3 random crops. Every view

@@ -1,7 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Where SoCo's boxes come from, behind one interface: the packed views
 (:class:`ViewBoxSource`, SoCo) or the heat map of the network itself
-(:class:`HeatMapBoxSource`, end-to-end SoCo, METHODS.md §5, our reading).
+(:class:`HeatMapBoxSource`, end-to-end SoCo, docs/methods.md §5, our reading).
 
 A box source is called once per step with the three views and returns a
 :class:`ViewBoxes`: per view and image the boxes in that view's pixels and
