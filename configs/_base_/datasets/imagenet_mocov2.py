@@ -27,3 +27,15 @@ train_dataloader = dict(
         data_prefix=dict(img='train/'),
         check_files=False,  # 1.28M stat() calls at start-up are not worth it
         pipeline=train_pipeline))
+
+# The switch to GPU-side pixel augmentation (issue 18, see the *-gpuaug
+# configs): workers only decode, crop and pack; the preprocessor applies
+# `gpu_augment` (the same ops as view_pipeline, flip included) on the batch:
+#   model = dict(data_preprocessor=dict(gpu_augment=_base_.gpu_augment))
+#   train_dataloader = dict(dataset=dict(pipeline=_base_.gpu_train_pipeline))
+gpu_view_pipeline = view_pipeline[:1] + _base_.pack_only
+gpu_train_pipeline = train_pipeline[:2] + [
+    dict(type='MultiBranch', branch_field=['view1', 'view2'],
+         view1=gpu_view_pipeline, view2=gpu_view_pipeline),
+]
+gpu_augment = dict(view1=_base_.gpu_augs, view2=_base_.gpu_augs)

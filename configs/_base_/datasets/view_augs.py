@@ -19,3 +19,10 @@ flip_pack = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackViewInputs'),  # keeps homography_matrix and box ids
 ]
+
+# GPU-side augmentation (issue 18): the same pixel ops and flip, run on the
+# batch by MultiViewDataPreprocessor(gpu_augment=dict(view=ops)); the view
+# pipeline then only crops and packs. Used by the *-gpuaug configs; the
+# defaults above (CPU augmentation) are unchanged.
+gpu_augs = color_augs + [dict(type='RandomFlip', prob=0.5)]
+pack_only = [dict(type='PackViewInputs')]
