@@ -1,5 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-# covers: mmselfdet/models/bbox_heads/convfc_norm.py
+# covers: mmselfdet/models/downstream_heads/convfc_norm.py, the bbox_heads shim,
+# the BaseSelfSupDetector alias
 """The downstream 4conv1fc heads keep mmdet's parameter names (so InsLoc /
 SoCo exports load by name) and InsLoc's variant normalises after fc1."""
 import torch
@@ -37,3 +38,24 @@ def test_extra_norm_head_normalises_fc1_output():
     head.fc_cls.register_forward_hook(lambda m, i, o: seen.update(x=i[0]))
     head(x)
     assert torch.allclose(seen['x'].mean(0), torch.zeros(16), atol=1e-5)
+
+
+def test_former_names_are_the_same_objects():
+    """models/bbox_heads/ (now downstream_heads/) and BaseSelfSupDetector
+    (now BaseSelfSupervisor) still import, as the same objects, and the
+    registry names are unchanged."""
+    import mmselfdet.models.bbox_heads as old_pkg
+    import mmselfdet.models.bbox_heads.convfc_norm as old_mod
+    import mmselfdet.models.downstream_heads as new
+    from mmselfdet.models.algorithms import (BaseSelfSupDetector,
+                                             BaseSelfSupervisor, SoCo)
+    for name in ('Shared4Conv1FCSyncBNBBoxHead',
+                 'Shared4Conv1FCExtraNormBBoxHead'):
+        cls = getattr(new, name)
+        assert getattr(old_pkg, name) is cls
+        assert getattr(old_mod, name) is cls
+        assert MODELS.get(name) is cls
+        assert cls.__module__ == 'mmselfdet.models.downstream_heads.' \
+            'convfc_norm'
+    assert BaseSelfSupDetector is BaseSelfSupervisor
+    assert issubclass(SoCo, BaseSelfSupervisor)
