@@ -1,7 +1,8 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """Boxes for the proposal-driven view makers (:class:`ObjectAwareCrops`,
 :class:`SoCoViews`): reading them from a proposal file or the ground truth,
-and cropping a view that carries them."""
+cropping a view that carries them, and the box-region helpers of the
+makers (context, dilation, visibility in a crop)."""
 import math
 from typing import Optional, Sequence, Tuple, Union
 
@@ -12,6 +13,7 @@ from .geometric import CropBox, crop_resize_view, sample_resized_crop
 from .views import make_view, map_boxes
 
 BOX_SOURCES = ('proposals', 'gt_bboxes')
+_DILATION_MODES = ('image', 'coords')
 
 
 class SourceBoxes:
@@ -147,6 +149,84 @@ def int_region(box: Sequence[float], width: int, height: int) -> CropBox:
     x1 = int(min(max(math.ceil(box[2]), x0 + 1), width))
     y1 = int(min(max(math.ceil(box[3]), y0 + 1), height))
     return x0, y0, x1, y1
+
+
+def add_context(box: Sequence[float], context: Tuple[float, float],
+                width: int, height: int) -> np.ndarray:
+    """The official small-box rule (``extract_bb`` of
+    ``datasets/openimages_dataset_bing.py``): a box narrower than
+    ``context[0]`` gains ``context[0] / 2`` px on the left and on the right,
+    one lower than ``context[1]`` gains ``context[1] / 2`` px above and
+    below; the result is clipped to the image (the official code's special
+    cases at the image border, which shift the region instead, are not
+    reproduced).
+
+    Returns:
+        np.ndarray: (4,) float64 x1y1x2y2.
+    """
+    out = np.asarray(box, np.float64).copy()
+    for axis, size in ((0, context[0]), (1, context[1])):
+        if out[axis + 2] - out[axis] < size:
+            out[axis] -= size / 2
+            out[axis + 2] += size / 2
+    return np.clip(out, 0, [width, height, width, height])
+
+
+def dilate_box(box: Sequence[float], d: float, width: int, height: int,
+               mode: str = 'image') -> np.ndarray:
+    """The dilated region of ``box`` (x1y1x2y2), clipped to the image.
+
+    * ``'image'`` (the paper's "dilated by 10-20 % of the image size"):
+      the box grows by ``d * width`` in width and ``d * height`` in height
+      in total, ``d / 2`` of the image size on each side;
+    * ``'coords'`` (the official code, ``extract_bb`` of
+      ``datasets/openimages_dataset_bing.py``): each coordinate moves in
+      proportion to itself, ``(x1 (1 - d), y1 (1 - d), x2 (1 + d),
+      y2 (1 + d))``, so a box near the top-left corner barely grows.
+
+    Returns:
+        np.ndarray: (4,) float64 x1y1x2y2 inside ``[0, width] x [0,
+        height]``.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if mode == 'image':
+        dx, dy = d * width / 2, d * height / 2
+        out = np.array([x1 - dx, y1 - dy, x2 + dx, y2 + dy])
+    elif mode == 'coords':
+        out = np.array([x1 * (1 - d), y1 * (1 - d), x2 * (1 + d),
+                        y2 * (1 + d)])
+    else:
+        raise ValueError(f'dilation_mode must be one of {_DILATION_MODES}, '
+                         f'got {mode!r}')
+    return np.clip(out, 0, [width, height, width, height])
+
+
+def visible_fraction(boxes: np.ndarray, crop: Sequence[float]) -> np.ndarray:
+    """Fraction of each box's area inside ``crop`` (x1y1x2y2).
+
+    Args:
+        boxes (np.ndarray): (N, 4) x1y1x2y2 boxes of positive area.
+        crop (Sequence[float]): The crop region.
+
+    Returns:
+        np.ndarray: (N,) fractions in [0, 1].
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    iw = (np.minimum(boxes[:, 2], crop[2])
+          - np.maximum(boxes[:, 0], crop[0])).clip(0)
+    ih = (np.minimum(boxes[:, 3], crop[3])
+          - np.maximum(boxes[:, 1], crop[1])).clip(0)
+    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    return iw * ih / np.maximum(area, 1e-12)
+
+
+def visible_mask(boxes: np.ndarray, crop: Sequence[float],
+                 min_visible: float) -> np.ndarray:
+    """(N,) bool: a box is visible in ``crop`` when any part of it is inside
+    (``min_visible == 0``, the official ``is_overlap``) or when at least
+    ``min_visible`` of its area is."""
+    frac = visible_fraction(boxes, crop)
+    return frac > 0 if min_visible == 0 else frac >= min_visible
 
 
 #: the former name of :func:`~.geometric.sample_resized_crop` (same

@@ -14,71 +14,21 @@ from mmengine.logging import print_log
 from mmselfdet.registry import TRANSFORMS
 from mmselfdet.structures.box_ops import box_shape_masks
 
-from .box_sources import (BOX_SOURCES, CropBox, SourceBoxes, _as_wh,
-                          _check_range, boxes_view, collect_boxes, int_region,
+from .box_sources import (_DILATION_MODES, BOX_SOURCES, CropBox,
+                          SourceBoxes, _as_wh, _check_range, add_context,
+                          boxes_view, collect_boxes, dilate_box, int_region,
                           sample_crop_in)
 from .crop_views import add_views
 from .geometric import sample_resized_crop
 
 __all__ = ['ObjectAwareCrops', 'SourceBoxes', 'collect_boxes', 'boxes_view',
-           'int_region', 'sample_crop_in', 'sample_resized_crop', 'dilate_box', 'add_context',
-           'BOX_SOURCES']
+           'int_region', 'sample_crop_in', 'sample_resized_crop', 'dilate_box',
+           'add_context', 'BOX_SOURCES']
 
 
 _MODES = ('obj_obj_dilate', 'obj_scene', 'scene_scene')
 _SELECT = ('uniform', 'score')
-_DILATION_MODES = ('image', 'coords')
 _SMALL_BOX = ('context', 'min_crop')
-
-
-def add_context(box: Sequence[float], context: Tuple[float, float],
-                width: int, height: int) -> np.ndarray:
-    """The official small-box rule (``extract_bb`` of
-    ``datasets/openimages_dataset_bing.py``): a box narrower than
-    ``context[0]`` gains ``context[0] / 2`` px on the left and on the right,
-    one lower than ``context[1]`` gains ``context[1] / 2`` px above and
-    below; the result is clipped to the image (the official code's special
-    cases at the image border, which shift the region instead, are not
-    reproduced).
-
-    Returns:
-        np.ndarray: (4,) float64 x1y1x2y2.
-    """
-    out = np.asarray(box, np.float64).copy()
-    for axis, size in ((0, context[0]), (1, context[1])):
-        if out[axis + 2] - out[axis] < size:
-            out[axis] -= size / 2
-            out[axis + 2] += size / 2
-    return np.clip(out, 0, [width, height, width, height])
-
-
-def dilate_box(box: Sequence[float], d: float, width: int, height: int,
-               mode: str = 'image') -> np.ndarray:
-    """The dilated region of ``box`` (x1y1x2y2), clipped to the image.
-
-    * ``'image'`` (the paper's "dilated by 10-20 % of the image size"):
-      the box grows by ``d * width`` in width and ``d * height`` in height
-      in total, ``d / 2`` of the image size on each side;
-    * ``'coords'`` (the official code, ``extract_bb`` of
-      ``datasets/openimages_dataset_bing.py``): each coordinate moves in
-      proportion to itself, ``(x1 (1 - d), y1 (1 - d), x2 (1 + d),
-      y2 (1 + d))``, so a box near the top-left corner barely grows.
-
-    Returns:
-        np.ndarray: (4,) float64 x1y1x2y2 inside ``[0, width] x [0,
-        height]``.
-    """
-    x1, y1, x2, y2 = (float(v) for v in box)
-    if mode == 'image':
-        dx, dy = d * width / 2, d * height / 2
-        out = np.array([x1 - dx, y1 - dy, x2 + dx, y2 + dy])
-    elif mode == 'coords':
-        out = np.array([x1 * (1 - d), y1 * (1 - d), x2 * (1 + d),
-                        y2 * (1 + d)])
-    else:
-        raise ValueError(f'dilation_mode must be one of {_DILATION_MODES}, '
-                         f'got {mode!r}')
-    return np.clip(out, 0, [width, height, width, height])
 
 
 @TRANSFORMS.register_module()

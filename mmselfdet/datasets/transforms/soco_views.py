@@ -13,7 +13,8 @@ from mmselfdet.registry import TRANSFORMS
 
 from .crop_views import add_views
 from .box_sources import (BOX_SOURCES, SourceBoxes, _check_range, boxes_view,
-                          collect_boxes)
+                          collect_boxes, visible_mask)
+from .box_sources import visible_fraction  # noqa: F401  (former home)
 from .geometric import sample_resized_crop
 
 _V3_CROPS = ('independent', 'from_v2')
@@ -22,35 +23,7 @@ _V3_CROPS = ('independent', 'from_v2')
 SOCO_BOX_SOURCES = BOX_SOURCES + ('none', )
 
 
-def visible_fraction(boxes: np.ndarray, crop: Sequence[float]) -> np.ndarray:
-    """Fraction of each box's area inside ``crop`` (x1y1x2y2).
-
-    Args:
-        boxes (np.ndarray): (N, 4) x1y1x2y2 boxes of positive area.
-        crop (Sequence[float]): The crop region.
-
-    Returns:
-        np.ndarray: (N,) fractions in [0, 1].
-    """
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    iw = (np.minimum(boxes[:, 2], crop[2])
-          - np.maximum(boxes[:, 0], crop[0])).clip(0)
-    ih = (np.minimum(boxes[:, 3], crop[3])
-          - np.maximum(boxes[:, 1], crop[1])).clip(0)
-    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-    return iw * ih / np.maximum(area, 1e-12)
-
-
 _SELECTIONS = ('per_pair', 'joint')
-
-
-def visible_mask(boxes: np.ndarray, crop: Sequence[float],
-                 min_visible: float) -> np.ndarray:
-    """(N,) bool: a box is visible in ``crop`` when any part of it is inside
-    (``min_visible == 0``, the official ``is_overlap``) or when at least
-    ``min_visible`` of its area is."""
-    frac = visible_fraction(boxes, crop)
-    return frac > 0 if min_visible == 0 else frac >= min_visible
 
 
 @TRANSFORMS.register_module()
