@@ -154,7 +154,7 @@ def test_paper_config_schedule_consistent(path):
 
 @pytest.mark.parametrize('path', TOY, ids=_ids(TOY))
 def test_toy_config_auto_scale_base_is_declared_batch(path):
-    """Toy lrs are toy choices (METHODS.md §0), not reference x batch / 256;
+    """Toy lrs are toy choices (docs/methods.md §0), not reference x batch / 256;
     the rest of the rule holds: --auto-scale-lr at 1 x 32 changes nothing."""
     cfg = Config.fromfile(path)
     d = declared(path)

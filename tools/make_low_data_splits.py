@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Write the fixed low-data split files (METHODS.md §6, §7).
+"""Write the fixed low-data split files (docs/methods.md §6, §7).
 
 Usage:
     # COCO: 1/2/5/10 % of the train images x seeds 0-4

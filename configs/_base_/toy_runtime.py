@@ -1,5 +1,5 @@
 # Runtime + step-counted schedule of the toy configs (one CPU process,
-# about 2 minutes). Budgets count steps (METHODS.md §6b).
+# about 2 minutes). Budgets count steps (docs/methods.md §6b).
 _base_ = ['./default_runtime.py']
 max_iters = 150
 # stops (or with policy='skip' skips and counts) a step with a non-finite

@@ -2,7 +2,7 @@
 # methods (InsLoc, SoCo, end-to-end SoCo): stock mmdet Faster R-CNN with a
 # ResNet-18 + FPN(64, BN) and the 4conv1fc box head (64-ch convs with BN,
 # fc 256), the toy-sized twin of the paper protocol's Mask R-CNN
-# 4conv1fc (METHODS.md §7). The whole transfer set of those methods
+# 4conv1fc (docs/methods.md §7). The whole transfer set of those methods
 # (backbone + FPN + head convs + fc1) lands here by name; the random row
 # uses the same detector without `load_from`.
 # Toy objects are 13-64 px in 128 px images: RPN anchors start at 16 px

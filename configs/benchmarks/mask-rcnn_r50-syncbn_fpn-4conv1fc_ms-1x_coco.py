@@ -1,5 +1,5 @@
 # Mask R-CNN R50-FPN 1x (12 epochs, 90k iterations at batch 16) in the papers'
-# protocol (METHODS.md §7): SyncBN in backbone, FPN, the 4conv1fc box head and
+# protocol (docs/methods.md §7): SyncBN in backbone, FPN, the 4conv1fc box head and
 # the 4conv mask head; frozen_stages=-1, norm_eval=False; multi-scale 640-800.
 # Random init as it stands; the per-method configs in the subfolders load a
 # pretraining export on top of it.

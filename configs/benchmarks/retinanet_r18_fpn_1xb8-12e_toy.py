@@ -6,7 +6,7 @@
 #        `--cfg-options load_from=work_dirs/.../exported.pth`
 #        (tools/export_checkpoint.py writes mmdet key names, so every
 #        transferred part - backbone, or backbone+FPN+head - lands).
-# Protocol (METHODS.md §7, scaled down): frozen_stages=-1, norm_eval=False,
+# Protocol (docs/methods.md §7, scaled down): frozen_stages=-1, norm_eval=False,
 # RGB + ImageNet mean/std. One CPU process, so plain BN instead of SyncBN.
 # Toy objects are 13-64 px in 128 px images: the anchors start at 16 px
 # (octave_base_scale=2) instead of 32 px. The head uses GroupNorm: training

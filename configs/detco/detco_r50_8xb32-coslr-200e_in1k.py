@@ -1,4 +1,4 @@
-# DetCo on ImageNet-1k, 8 GPUs x 32, 200 epochs (METHODS.md §3): two global
+# DetCo on ImageNet-1k, 8 GPUs x 32, 200 epochs (docs/methods.md §3): two global
 # 224 crops + two 3x3 jigsaw tiles (RandomResizedCrop 255, scale 0.6-1,
 # 85 px cells, 64 px patches).
 _base_ = [

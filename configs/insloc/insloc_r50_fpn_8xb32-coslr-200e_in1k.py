@@ -1,4 +1,4 @@
-# InsLoc (FPN) on ImageNet-1k, 8 GPUs x 32, 200 epochs (METHODS.md §1):
+# InsLoc (FPN) on ImageNet-1k, 8 GPUs x 32, 200 epochs (docs/methods.md §1):
 # foreground crops of one image pasted on two other images (256x256).
 _base_ = [
     '../_base_/models/insloc_r50_fpn.py',

@@ -1,4 +1,4 @@
-# MoCo v2 on ImageNet-1k, 8 GPUs x 32 images, 200 epochs (METHODS.md §0).
+# MoCo v2 on ImageNet-1k, 8 GPUs x 32 images, 200 epochs (docs/methods.md §0).
 _base_ = [
     '../_base_/models/mocov2_r50.py',
     '../_base_/datasets/imagenet_mocov2.py',

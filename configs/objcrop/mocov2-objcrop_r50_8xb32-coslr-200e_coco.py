@@ -1,4 +1,4 @@
-# Object-aware cropping (METHODS.md §2) over MoCo v2 on COCO train2017:
+# Object-aware cropping (docs/methods.md §2) over MoCo v2 on COCO train2017:
 # Obj-Obj+Dilate views from selective-search proposals. Switch `mode` to
 # 'obj_scene' or 'scene_scene' (baseline), and `box_source` to 'gt_bboxes'
 # (with dataset keep_boxes=True: the ground-truth upper bound).

@@ -1,8 +1,8 @@
-# SimDETR-style pretraining (METHODS.md §6) of stock mmdet Deformable DETR on
+# SimDETR-style pretraining (docs/methods.md §6) of stock mmdet Deformable DETR on
 # COCO train2017 without labels. Only the dataset (pseudo-labels of stages
 # A+B) and num_classes differ from mmdet's config, plus the backbone's
 # initialisation from a self-supervised checkpoint and the self-training
-# hook (stage D). Inputs, made by:
+# loop (stage D, SelfTrainingEpochLoop). Inputs, made by:
 #   python tools/detr_pretrain/make_proposals.py data/coco/annotations/instances_train2017.json \
 #       --img-root data/coco/train2017 --checkpoint $BACKBONE --arch resnet50 \
 #       --out data/coco/simdetr/proposals.json

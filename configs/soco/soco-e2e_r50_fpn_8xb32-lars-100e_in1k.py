@@ -1,4 +1,4 @@
-# End-to-end SoCo on ImageNet-1k (METHODS.md §5, our reading): SoCo's model,
+# End-to-end SoCo on ImageNet-1k (docs/methods.md §5, our reading): SoCo's model,
 # views, schedule and optimizer (100 epochs, LARS, AMP), but no proposal
 # file and no selective search: every step the target network's C5 heat map
 # on V1 gives K=4 boxes (HeatMapProposer, center-suppressed sampling, SoCo's

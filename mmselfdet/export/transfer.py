@@ -9,7 +9,7 @@ queues, momentum encoders) stays behind.
 DETR-style pretraining trains a stock mmdet detector on pseudo-labels; its
 transfer set is the whole detector except the classification layer
 (:data:`DETECTOR_CLASS_LAYERS`), which is re-initialised for the
-downstream classes (METHODS.md §6, §7).
+downstream classes (docs/methods.md §6, §7).
 """
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -36,7 +36,7 @@ TRANSFER_SETS: Dict[str, List[Tuple[str, str]]] = {
     'BYOL': [('backbone.', 'backbone.')],
     'DetCo': [('backbone.', 'backbone.')],
     # SoCo (and its end-to-end variant, the same model type): backbone +
-    # FPN + head convs + fc1 (METHODS.md §4, §5)
+    # FPN + head convs + fc1 (docs/methods.md §4, §5)
     'SoCo': [
         ('backbone.', 'backbone.'),
         ('neck.', 'neck.'),

@@ -150,7 +150,7 @@ def test_family_config_loads_its_methods_export(path):
     assert rep['missing'] == [], rep['missing'][:5]
     assert rep['unexpected'] == [], rep['unexpected'][:5]
     assert rep['shape_mismatch'] == [], rep['shape_mismatch'][:5]
-    # what lands is what the method transfers (METHODS.md §7)
+    # what lands is what the method transfers (docs/methods.md §7)
     modules = set(rep['modules'])
     if method in ('InsLoc', 'SoCo') and not parts:
         assert modules == ({'backbone', 'roi_head.shared_head'} if 'c4' in

@@ -47,8 +47,8 @@ from .semantic_checks import (bn_eval, byol_rows, changed_rows, ema_copy,
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 N = 3  # batch size of every check
-TEMPERATURE = 0.2  # METHODS.md §0 (MoCo v2, DetCo)
-STAGE_WEIGHTS = (0.1, 0.4, 0.7, 1.0)  # METHODS.md §3, res2..res5
+TEMPERATURE = 0.2  # docs/methods.md §0 (MoCo v2, DetCo)
+STAGE_WEIGHTS = (0.1, 0.4, 0.7, 1.0)  # docs/methods.md §3, res2..res5
 # (losses, enqueued keys {(queue attr, index): (N, D)}, momentum encoders
 # after the step {attr: module})
 Expected = Tuple[Dict[str, torch.Tensor], Dict[Tuple[str, int], torch.Tensor],
@@ -124,7 +124,7 @@ def byol_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
 
 def detco_reference(model: nn.Module, inputs: dict, cfg: dict) -> Expected:
     """Per stage s: w_s * (gg + ll + lg) with separate global / local queues
-    (METHODS.md §3); local embeddings from the 9 patches cut here."""
+    (docs/methods.md §3); local embeddings from the 9 patches cut here."""
     g_q, g_k, l_q, l_k = (inputs[v] for v in cfg['views'])
     grid = cfg['neck']['grid']
     online = nn.Sequential(model.backbone, model.neck)

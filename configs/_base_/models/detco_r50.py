@@ -1,4 +1,4 @@
-# DetCo (METHODS.md §3): res2-res5 pooled, per-stage global and local
+# DetCo (docs/methods.md §3): res2-res5 pooled, per-stage global and local
 # (9 concatenated patches) MLPs -> 128, gg / ll / lg losses, separate global
 # and local queues, stage weights 0.1 / 0.4 / 0.7 / 1.0.
 model = dict(

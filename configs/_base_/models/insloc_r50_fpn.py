@@ -1,4 +1,4 @@
-# InsLoc FPN (METHODS.md §1): R50 + FPN (P2-P5, BN) + RoIAlign 7x7 of the
+# InsLoc FPN (docs/methods.md §1): R50 + FPN (P2-P5, BN) + RoIAlign 7x7 of the
 # box on every level + one shared 4conv-2fc head -> 128-d, one MoCo loss and
 # one queue per level (K=65536, T=0.2, m=0.999), anchor jitter on P5 (query).
 model = dict(

@@ -1,4 +1,4 @@
-# MoCo v2, ResNet-50 (METHODS.md §0): MLP 2048-2048-128, K=65536, T=0.2,
+# MoCo v2, ResNet-50 (docs/methods.md §0): MLP 2048-2048-128, K=65536, T=0.2,
 # m=0.999 (mmengine EMA momentum 0.001), shuffle-BN.
 model = dict(
     type='MoCoV2',

@@ -1,4 +1,4 @@
-# SoCo (METHODS.md §4): R50 + FPN (P2-P5) + RoIAlign 7x7 aligned on the level
+# SoCo (docs/methods.md §4): R50 + FPN (P2-P5) + RoIAlign 7x7 aligned on the level
 # a box's size selects + 4conv1fc head (FC 1024) + projector 1024-4096-256 +
 # predictor 256-4096-256, BYOL loss symmetric over V1<->V2 and V1<->V3,
 # target EMA tau 0.99 -> 1 (mmengine momentum 0.01 -> 0).

@@ -1,4 +1,4 @@
-# The downstream protocol of the detection-pretraining papers (METHODS.md §7),
+# The downstream protocol of the detection-pretraining papers (docs/methods.md §7),
 # shared by every benchmark config: SyncBN in the backbone, the FPN and the
 # 4conv heads, no frozen stages, BN in train mode (norm_eval=False), RGB +
 # ImageNet mean/std, multi-scale training with the short side in 640-800.

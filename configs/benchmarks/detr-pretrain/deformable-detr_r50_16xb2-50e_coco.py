@@ -1,4 +1,4 @@
-# DETR-style pretraining (METHODS.md §6: a stock Deformable DETR trained on
+# DETR-style pretraining (docs/methods.md §6: a stock Deformable DETR trained on
 # pseudo-labels) -> Deformable DETR R50 on COCO, protocol of
 # ../deformable-detr_r50-syncbn_16xb2-50e_coco.py. Loads the whole pretrained
 # detector except its classification layers (bbox_head.cls_branches), which

@@ -1,4 +1,4 @@
-# Low-data protocol, 10 % of COCO train2017 (METHODS.md §6, §7), in DETReg's
+# Low-data protocol, 10 % of COCO train2017 (docs/methods.md §6, §7), in DETReg's
 # semi-supervised schedule (_base_/detreg-semi-supervised_8xb3.py): 400 epochs
 # of the split (DETReg's configs/DETReg_fine_tune_10pct_coco.sh), 8 GPUs x 3
 # images. Splits: python tools/make_low_data_splits.py coco \

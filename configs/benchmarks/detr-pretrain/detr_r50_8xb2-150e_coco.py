@@ -1,4 +1,4 @@
-# DETR-style pretraining (METHODS.md §6, configs/simdetr/) with a stock DETR ->
+# DETR-style pretraining (docs/methods.md §6, configs/simdetr/) with a stock DETR ->
 # DETR R50 on COCO,
 # protocol of ../detr_r50-syncbn_8xb2-150e_coco.py. Loads the whole pretrained
 # detector except its classification layer (bbox_head.fc_cls). Export first:

@@ -20,7 +20,7 @@ class QueueContrastiveHead(nn.Module):
     ``contrast_acc`` (top-1 of the positive among 1 + K candidates, %) and
     ``contrast_chance``, the loss of an encoder that learned nothing,
     ``ln(1 + K)``. A run whose loss never falls below the chance level has
-    not learned (METHODS.md §6b).
+    not learned (docs/methods.md §6b).
 
     Args:
         temperature (float): Softmax temperature T. Defaults to 0.2.

@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""The "multiple cropping" loss of end-to-end SoCo (METHODS.md §5, our
+"""The "multiple cropping" loss of end-to-end SoCo (docs/methods.md §5, our
 reading): extra crops of each V1 box whose online embedding predicts the
 target V1 embedding of the box (``loss_soco_crops``)."""
 from typing import Dict, List, Optional, Sequence, Tuple
