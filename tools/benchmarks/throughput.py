@@ -1,0 +1,286 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Training throughput of a config, and its ratio to the model's ceiling.
+
+Usage:
+    python tools/benchmarks/throughput.py CONFIG [--ceiling] [--steps 20]
+        [--warmup 3] [--device cpu|cuda] [--batch-size B] [--workers N]
+        [--threads 1] [--out FILE.json] [--cfg-options ...]
+
+Each step is ``model.train_step(batch, optim_wrapper)`` with the config's
+model, train dataloader (``Runner.build_dataloader``) and optim wrapper
+(``build_optim_wrapper``), as the training loop runs it. Per step, in ms
+(medians over the timed steps; on CUDA every boundary is a
+``torch.cuda.synchronize``, on the CPU no sync is needed):
+
+* ``data_wait``: waiting for the next batch of the dataloader;
+* ``preprocess``: the data preprocessor (normalisation, padding and, with
+  ``gpu_augment``, the batched view augmentation);
+* ``fwd_bwd``: the rest of ``train_step`` minus the optimizer, i.e. the
+  forward, the loss and the backward;
+* ``optimizer``: the optim wrapper's ``step`` + ``zero_grad``.
+
+``img_per_s`` = images / wall time of the timed steps (data wait included).
+``cpu_ms_per_img``: CPU time of this process per image (all of it with
+``--workers 0``); ``data_cpu_ms_per_img``: the part spent in the data wait
+and the preprocessor, i.e. what the data path costs the CPU. Peak memory:
+``torch.cuda.max_memory_allocated`` on CUDA, the process' maximum resident
+set on the CPU. ``--ceiling``: the same model and batch shapes on synthetic
+device-resident tensors (random views already normalised, the captured
+batch's data samples), no dataloader and no preprocessor, measured in the
+same run after the real steps; ``ratio`` = img_per_s / ceiling img_per_s.
+
+Output: one JSON line on stdout (and in ``--out``), a table on stderr.
+"""
+import argparse
+import copy
+import datetime
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config')
+    p.add_argument('--ceiling', action='store_true',
+                   help='also time the model on synthetic device tensors')
+    p.add_argument('--steps', type=int, default=20, help='timed steps')
+    p.add_argument('--warmup', type=int, default=3, help='untimed steps')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                   else 'cpu', choices=['cpu', 'cuda'])
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--workers', type=int, default=None,
+                   help='DataLoader num_workers (default: the config\'s)')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch.set_num_threads (default: unchanged)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', default=None, help='also write the JSON here')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return p.parse_args(argv)
+
+
+class Clock:
+    """Wall-clock and CPU-time sections, synchronising CUDA at each read."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == 'cuda'
+        self.wall, self.cpu = {}, {}
+
+    def now(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter(), time.process_time()
+
+    def add(self, key: str, start) -> None:
+        wall, cpu = self.now()
+        self.wall[key] = self.wall.get(key, 0.0) + wall - start[0]
+        self.cpu[key] = self.cpu.get(key, 0.0) + cpu - start[1]
+
+    def reset(self):
+        self.wall, self.cpu = {}, {}
+
+
+def timed(clock: Clock, key: str, fn):
+    """``fn`` whose time is added to ``clock[key]``."""
+    def wrapper(*args, **kwargs):
+        start = clock.now()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            clock.add(key, start)
+    return wrapper
+
+
+def build(args):
+    import mmselfdet  # noqa: F401  (registers; mmselfdet:: config scope)
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    from mmselfdet.registry import MODELS
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    loader_cfg = cfg.train_dataloader
+    if args.batch_size is not None:
+        loader_cfg.batch_size = args.batch_size
+    if args.workers is not None:
+        loader_cfg.num_workers = args.workers
+        if args.workers == 0:
+            loader_cfg.persistent_workers = False
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    model = MODELS.build(cfg.model).to(device)
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
+    return cfg, model, optim_wrapper, loader, loader_cfg.batch_size, device
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_steps(model, optim_wrapper, next_batch, clock, steps, warmup):
+    """Warm-up, then ``steps`` timed steps; returns per-step sections."""
+    per_step = []
+    for i in range(warmup + steps):
+        clock.reset()
+        start = clock.now()
+        t0 = clock.now()
+        batch = next_batch()
+        clock.add('data_wait', t0)
+        model.train_step(batch, optim_wrapper)
+        clock.add('step', start)
+        if i >= warmup:
+            per_step.append((dict(clock.wall), dict(clock.cpu)))
+    return per_step
+
+
+def summarise(per_step, batch_size):
+    keys = ('data_wait', 'preprocess', 'optimizer', 'step')
+    med = {k: 1e3 * statistics.median(w.get(k, 0.0) for w, _ in per_step)
+           for k in keys}
+    fwd_bwd = [w['step'] - w.get('data_wait', 0) - w.get('preprocess', 0) -
+               w.get('optimizer', 0) for w, _ in per_step]
+    total = sum(w['step'] for w, _ in per_step)
+    cpu = sum(c['step'] for _, c in per_step)
+    data_cpu = sum(c.get('data_wait', 0) + c.get('preprocess', 0)
+                   for _, c in per_step)
+    n_img = batch_size * len(per_step)
+    return dict(img_per_s=n_img / total, step_ms=med['step'],
+                data_wait_ms=med['data_wait'], preprocess_ms=med['preprocess'],
+                fwd_bwd_ms=1e3 * statistics.median(fwd_bwd),
+                optimizer_ms=med['optimizer'],
+                cpu_ms_per_img=1e3 * cpu / n_img,
+                data_cpu_ms_per_img=1e3 * data_cpu / n_img)
+
+
+def synthetic(batch: dict, device: torch.device, seed: int) -> dict:
+    """Random normalised views of the preprocessed batch's shapes, on the
+    device, with its data samples."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+
+    def like(x):
+        return torch.randn(x.shape, generator=gen, device=device)
+    inputs = batch['inputs']
+    inputs = {k: like(v) for k, v in inputs.items()} if isinstance(
+        inputs, dict) else like(inputs)
+    return dict(inputs=inputs, data_samples=batch['data_samples'])
+
+
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'cpu'
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(['git', 'describe', '--always', '--dirty'],
+                             cwd=REPO, capture_output=True, text=True,
+                             timeout=10)
+        return out.stdout.strip() or 'unknown'
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg, model, optim_wrapper, loader, batch_size, device = build(args)
+    clock = Clock(device)
+    model.data_preprocessor.forward = timed(
+        clock, 'preprocess', model.data_preprocessor.forward)
+    optim_wrapper.step = timed(clock, 'optimizer', optim_wrapper.step)
+    optim_wrapper.zero_grad = timed(clock, 'optimizer',
+                                    optim_wrapper.zero_grad)
+    it = iter(loader)
+    captured = {}
+
+    def next_batch():
+        batch = next(it)
+        if 'raw' not in captured:  # the preprocessor moves flipped boxes
+            captured['raw'] = copy.deepcopy(batch)
+        return batch
+
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    result = dict(config=osp.relpath(osp.abspath(args.config), REPO),
+                  device=str(device), batch_size=batch_size,
+                  steps=args.steps, warmup=args.warmup)
+    result.update(summarise(run_steps(model, optim_wrapper, next_batch, clock,
+                                      args.steps, args.warmup), batch_size))
+    result['peak_mem_mib'] = peak_memory_mib(device)
+    result['peak_mem_kind'] = ('cuda max_memory_allocated' if
+                               device.type == 'cuda' else 'process max RSS')
+    if args.ceiling:
+        with torch.no_grad():
+            fixed = synthetic(model.data_preprocessor(captured['raw'], True),
+                              device, args.seed)
+        model.data_preprocessor.forward = timed(clock, 'preprocess',
+                                                lambda data, training: data)
+        if device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(device)
+        ceil = summarise(run_steps(model, optim_wrapper, lambda: fixed,
+                                   clock, args.steps, args.warmup),
+                         batch_size)
+        result['ceiling_img_per_s'] = ceil['img_per_s']
+        result['ceiling_step_ms'] = ceil['step_ms']
+        result['ceiling_peak_mem_mib'] = peak_memory_mib(device)
+        result['ratio'] = result['img_per_s'] / ceil['img_per_s']
+    result.update(
+        workers=loader.num_workers, threads=torch.get_num_threads(),
+        gpu_augment=sorted(getattr(model.data_preprocessor, 'gpu_augment',
+                                   {}) or []),
+        machine=f'{os.cpu_count()} CPUs, {cpu_name()}' +
+        (f', {torch.cuda.get_device_name(device)}'
+         if device.type == 'cuda' else ''),
+        torch=torch.__version__, commit=git_commit(),
+        date=datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%d %H:%M UTC'))
+    line = json.dumps({k: round(v, 3) if isinstance(v, float) else v
+                       for k, v in result.items()})
+    print(line)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(line + '\n')
+    rows = [('img/s', 'img_per_s'), ('step ms', 'step_ms'),
+            ('data wait ms', 'data_wait_ms'), ('preprocess ms',
+                                               'preprocess_ms'),
+            ('fwd+bwd ms', 'fwd_bwd_ms'), ('optimizer ms', 'optimizer_ms'),
+            ('CPU ms/img', 'cpu_ms_per_img'),
+            ('data CPU ms/img', 'data_cpu_ms_per_img'),
+            ('peak MiB', 'peak_mem_mib'), ('ceiling img/s',
+                                           'ceiling_img_per_s'),
+            ('ratio to ceiling', 'ratio')]
+    table = ['| metric | value |', '|---|---|'] + [
+        f'| {name} | {result[key]:.3f} |' for name, key in rows
+        if key in result]
+    print('\n'.join(table), file=sys.stderr)
+    return result
+
+
+if __name__ == '__main__':
+    main()
