@@ -19,6 +19,8 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from mmselfdet.utils.io import atomic_open
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RESULT = 'result.json'
 
@@ -35,11 +37,8 @@ def read_result(folder: str) -> Optional[dict]:
 def write_result(folder: str, result: dict) -> dict:
     """Write ``result.json`` atomically (a killed run leaves no half
     file, so the unit reruns)."""
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, RESULT + '.tmp')
-    with open(tmp, 'w') as f:
+    with atomic_open(osp.join(folder, RESULT), 'w') as f:
         json.dump(result, f, indent=1)
-    os.replace(tmp, osp.join(folder, RESULT))
     return result
 
 
