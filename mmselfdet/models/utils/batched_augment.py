@@ -107,7 +107,7 @@ class BatchedColorJitter:
                     sub = _blend(sub, _gray(sub), f)
                 else:
                     sub = _shift_hue(sub, f)
-                out = out.index_copy(0, idx, sub)
+                out.index_copy_(0, idx, sub)  # out is our clone
         return _quantize(out)
 
 

@@ -77,25 +77,21 @@ def _blend(img: Tensor, other: Tensor, factor: Tensor) -> Tensor:
 
 def _shift_hue(img: Tensor, shift: Tensor) -> Tensor:
     """Rotate the HSV hue of (N, 3, H, W) RGB in [0, 1] by ``shift``
-    turns."""
-    r, g, b = img.unbind(1)
-    maxc, _ = img.max(1)
-    minc, _ = img.min(1)
-    delta = maxc - minc
+    turns (torchvision's / OpenCV's HSV: on ties the hue is taken from R,
+    then G). Value and saturation are kept, so with ``delta = max - min``
+    each channel is ``max - delta * mix(hue)``."""
+    maxc, which = img.max(1)  # (N, H, W); first max wins: R, then G
+    delta = maxc - img.min(1)[0]
     safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    hue = torch.where(maxc == r, ((g - b) / safe) % 6,
-                      torch.where(maxc == g, (b - r) / safe + 2,
-                                  (r - g) / safe + 4)) / 6
-    hue = torch.where(delta > 0, hue, torch.zeros_like(hue))
-    sat = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc,
-                                                    torch.ones_like(maxc)),
-                      torch.zeros_like(maxc))
-    hue = (hue + shift.view(-1, 1, 1)) % 1.0
-    # HSV -> RGB
-    k = torch.stack([(5 + hue * 6) % 6, (3 + hue * 6) % 6,
-                     (1 + hue * 6) % 6], 1)  # (N, 3, H, W)
-    mix = (torch.minimum(k, 4 - k)).clamp(0, 1)
-    return (maxc[:, None] - maxc[:, None] * sat[:, None] * mix).clamp(0, 1)
+    r, g, b = img.unbind(1)
+    sixths = torch.where(which == 0, (g - b) / safe,
+                         torch.where(which == 1, (b - r) / safe + 2,
+                                     (r - g) / safe + 4))
+    hue6 = ((sixths / 6 + shift.view(-1, 1, 1)) % 1.0) * 6  # in [0, 6)
+    offset = img.new_tensor([5., 3., 1.]).view(1, 3, 1, 1)
+    k = (offset + hue6[:, None]) % 6  # (N, 3, H, W)
+    mix = torch.minimum(k, 4 - k).clamp(0, 1)
+    return (maxc[:, None] - delta[:, None] * mix).clamp(0, 1)
 
 
 def _blur(img: Tensor, sigma: Tensor,
