@@ -14,11 +14,12 @@ registry, where our modules are, and on to mmengine's.
 from mmdet.registry import (DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, METRICS,
                             MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
                             OPTIM_WRAPPERS, OPTIMIZERS,
-                            PARAM_SCHEDULERS, TRANSFORMS)
+                            PARAM_SCHEDULERS, TRANSFORMS, VISUALIZERS)
 
 __all__ = ['DATASETS', 'DATA_SAMPLERS', 'HOOKS', 'LOOPS', 'METRICS', 'MODELS',
            'OPTIMIZERS', 'OPTIM_WRAPPERS',
-           'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'TRANSFORMS']
+           'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'TRANSFORMS',
+           'VISUALIZERS']
 
 
 def register_scope_registries(scope: str = 'mmselfdet') -> None:

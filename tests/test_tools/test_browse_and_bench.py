@@ -88,3 +88,47 @@ def test_markdown_section_is_replaced_in_place(tmp_path):
     assert text.count('## Data pipeline throughput') == 1
     assert text.index('### run 3') < text.index('## Selective search')
     assert text.rstrip().endswith('keep me')
+
+
+def test_views_visualizer_draws_boxes_and_footprint_where_they_are():
+    """The registered ViewsVisualizer: a view that crops the top-right
+    quarter of a 32 px black original (homography x - 16), one box of id 3
+    at (4, 4, 12, 12); panels are 64 px, so the original is drawn at scale
+    2 from (6, 18) and the view at scale 4 from (76, 18). The footprint's
+    left edge (x = 6 + 16 * 2) has the first view colour, the box's left
+    edge (x = 76 + 4 * 4) the colour of id 3."""
+    import numpy as np
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.bbox import HorizontalBoxes
+    from mmengine.structures import InstanceData
+
+    import mmselfdet.visualization  # noqa: F401
+    from mmselfdet.registry import VISUALIZERS
+    from mmselfdet.visualization.views_visualizer import (ID_COLOURS,
+                                                          VIEW_COLOURS)
+    ds = DetDataSample(metainfo=dict(homography_matrix=np.array(
+        [[1, 0, -16], [0, 1, 0], [0, 0, 1]], np.float32)))
+    ds.gt_instances = InstanceData(
+        bboxes=HorizontalBoxes(torch.tensor([[4., 4., 12., 12.]])),
+        instances_ids=torch.tensor([3]))
+    sample = dict(inputs={'v': torch.zeros(3, 16, 16, dtype=torch.uint8)},
+                  data_samples={'v': ds})
+    vis = VISUALIZERS.build(dict(type='ViewsVisualizer', name='test_views',
+                                 panel_size=64))
+    vis.add_datasample('o', np.zeros((32, 32, 3), np.uint8), sample)
+    img = vis.get_image().astype(int)  # RGB
+    assert img.shape == (18 + 64 + 6, 6 + 2 * (64 + 6), 3)
+
+    def rgb(hex_colour):
+        return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+
+    def near(x, y, colour, r=1):
+        patch = img[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 3)
+        return np.abs(patch - rgb(colour)).sum(1).min() < 60
+
+    assert near(6 + 32, 18 + 16, VIEW_COLOURS[0])  # footprint, left edge
+    assert not near(6 + 16, 18 + 16, VIEW_COLOURS[0], r=3)  # left quarter
+    assert near(76 + 16, 18 + 32, ID_COLOURS[3])  # the box, left edge
+    assert not near(76 + 32, 18 + 32, ID_COLOURS[3], r=3)  # box inside
+    assert 'instances_ids' in vis.legend()
