@@ -3,8 +3,8 @@
 
 The scenes come from :mod:`.toy_render` (the renderer), the PNG preview
 from :mod:`.toy_preview`; this module writes the dataset and re-exports
-both. The generator draws cluttered scenes with 1-8 objects from five categories
-that differ in both *shape* and *texture*:
+both. The generator draws cluttered scenes with 1-8 objects from five
+categories that differ in both *shape* and *texture*:
 
 ==========  ============  ==================================================
 category    shape         texture (random colours / orientation / period)

@@ -91,7 +91,8 @@ class RandomResizedCropWithBoxes(BaseTransform):
     the aspect ratio (w / h) is log-uniform in ``ratio``, and the region must
     lie inside the image. After ``max_attempts`` failed draws a central crop
     with the aspect ratio clamped to ``ratio`` is used instead (all of it
-    :func:`sample_resized_crop`). The region is then resized (up or down) to exactly ``scale``.
+    :func:`sample_resized_crop`). The region is then resized (up or down)
+    to exactly ``scale``.
 
     Boxes are translated into the crop and rescaled to the output size (and
     clipped to it when ``clip_object_border``). Boxes whose visible width or
