@@ -117,7 +117,8 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
                 'augmentation needs fixed-size crops (the view pipeline '
                 'must resize every crop to one size)')
         batch = torch.stack(imgs).to(self.device, non_blocking=True)
-        return self.gpu_augment[view](batch, samples, generator)
+        return self.gpu_augment[view](batch, samples, generator,
+                                      to_rgb=True)  # (N, 3, H, W) RGB
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
@@ -142,7 +143,15 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
             view_data = {'inputs': imgs}
             if view_samples is not None:
                 view_data['data_samples'] = view_samples
-            res = super().forward(view_data, training)
+            if torch.is_tensor(imgs):  # augmented: already RGB
+                convert, self._channel_conversion = \
+                    self._channel_conversion, False
+                try:
+                    res = super().forward(view_data, training)
+                finally:
+                    self._channel_conversion = convert
+            else:
+                res = super().forward(view_data, training)
             out_inputs[view] = res['inputs']  # (N, 3, H, W)
             out_samples[view] = res.get('data_samples')
         return {'inputs': out_inputs, 'data_samples': out_samples}

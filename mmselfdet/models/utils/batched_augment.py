@@ -100,7 +100,7 @@ class BatchedColorJitter:
                     continue
                 sub, f = out[idx], fac[idx, op]
                 if op == 0:
-                    sub = _blend(sub, torch.zeros_like(sub), f)
+                    sub = _blend(sub, 0.0, f)
                 elif op == 1:
                     sub = _blend(sub, _gray(sub).mean((1, 2, 3), True), f)
                 elif op == 2:
@@ -294,7 +294,7 @@ class BatchedViewAugment:
         return img
 
     def __call__(self, batch: Tensor, samples: Optional[list],
-                 generator: torch.Generator) -> Tensor:
+                 generator: torch.Generator, to_rgb: bool = False) -> Tensor:
         """Augment a stacked view batch in the pipeline's format.
 
         Args:
@@ -303,16 +303,20 @@ class BatchedViewAugment:
             samples (list, optional): The view's data samples; boxes and
                 homographies of flipped samples are moved.
             generator (torch.Generator): CPU generator for the draws.
+            to_rgb (bool): Return RGB (saves flipping BGR input back when
+                the caller would convert it next). Defaults to False.
 
         Returns:
-            Tensor: (N, 3, H, W) float in [0, 255], same channel order.
+            Tensor: (N, 3, H, W) float in [0, 255], the input's channel
+            order (RGB with ``to_rgb``).
         """
         params = self.draw(batch.size(0), generator)
-        img = batch.float() / 255
-        img = img.flip(1) if self.input_bgr else img  # -> RGB
+        src = batch.flip(1) if self.input_bgr else batch  # RGB
+        img = src * (1 / 255)  # float in [0, 1], one pass
         img = self.apply(img, params)
         for op, p in zip(self.ops, params):
             if isinstance(op, BatchedHorizontalFlip):
                 op.move_samples(samples, p['flip'], batch.size(-1))
-        img = img.flip(1) if self.input_bgr else img
-        return img * 255
+        if self.input_bgr and not to_rgb:
+            img = img.flip(1)
+        return img.mul_(255) if img is not src else img * 255

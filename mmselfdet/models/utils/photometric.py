@@ -70,9 +70,15 @@ def _gray(img: Tensor) -> Tensor:
     return (img * w).sum(1, keepdim=True)  # (N, 1, H, W)
 
 
-def _blend(img: Tensor, other: Tensor, factor: Tensor) -> Tensor:
+def _blend(img: Tensor, other, factor: Tensor) -> Tensor:
+    """``factor * img + (1 - factor) * other`` per image, clamped to
+    [0, 1] (one fused ``lerp``); ``other`` a tensor broadcastable to
+    ``img`` or a number."""
     f = factor.view(-1, 1, 1, 1)
-    return (f * img + (1 - f) * other).clamp(0, 1)
+    if not torch.is_tensor(other):
+        return (img * f).clamp_(0, 1) if other == 0 else \
+            torch.lerp(torch.full_like(img, other), img, f).clamp_(0, 1)
+    return torch.lerp(other.expand_as(img), img, f).clamp_(0, 1)
 
 
 def _shift_hue(img: Tensor, shift: Tensor) -> Tensor:
@@ -80,17 +86,18 @@ def _shift_hue(img: Tensor, shift: Tensor) -> Tensor:
     turns (torchvision's / OpenCV's HSV: on ties the hue is taken from R,
     then G). Value and saturation are kept, so with ``delta = max - min``
     each channel is ``max - delta * mix(hue)``."""
-    maxc, which = img.max(1)  # (N, H, W); first max wins: R, then G
-    delta = maxc - img.min(1)[0]
+    r, g, b = img.unbind(1)  # (N, H, W) each
+    maxc = torch.maximum(torch.maximum(r, g), b)  # elementwise: fast
+    delta = maxc - torch.minimum(torch.minimum(r, g), b)
     safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    r, g, b = img.unbind(1)
-    sixths = torch.where(which == 0, (g - b) / safe,
-                         torch.where(which == 1, (b - r) / safe + 2,
+    sixths = torch.where(r == maxc, (g - b) / safe,  # ties: R, then G
+                         torch.where(g == maxc, (b - r) / safe + 2,
                                      (r - g) / safe + 4))
-    hue6 = ((sixths / 6 + shift.view(-1, 1, 1)) % 1.0) * 6  # in [0, 6)
+    hue6 = sixths + 6 * shift.view(-1, 1, 1)  # in (-4, 8): no wrap yet
     offset = img.new_tensor([5., 3., 1.]).view(1, 3, 1, 1)
-    k = (offset + hue6[:, None]) % 6  # (N, 3, H, W)
-    mix = torch.minimum(k, 4 - k).clamp(0, 1)
+    k = offset + hue6[:, None]  # (N, 3, H, W), in (-3, 13)
+    k = k - 6 * torch.floor(k * (1 / 6))  # mod 6 (cheaper than %)
+    mix = torch.minimum(k, 4 - k).clamp_(0, 1)
     return (maxc[:, None] - delta[:, None] * mix).clamp(0, 1)
 
 
