@@ -7,7 +7,9 @@ Verdicts are criteria that can fail:
 * **learned** — the pretraining's final loss (mean of the last 10 % of its
   logged steps) is below the chance level ln(1 + K) by more than
   :data:`LOSS_MARGIN` (relative), *and* the k-NN probe of its backbone beats
-  the random-init backbones' probe by more than 2 std of theirs. Methods
+  the random-init backbones' probe by more than 2 std of theirs. A loss
+  below chance with a probe that is not above random reads "learned its
+  pretext, not object features"; a loss at chance "did not learn". Methods
   without a chance level (BYOL, SoCo) are judged by the probe alone.
 * **transfers** — its mean bbox mAP over the fine-tuning seeds is above
   random init's by more than 2 x the larger of the two std; *hurts* when
@@ -130,22 +132,28 @@ def pipeline_rows(init: str, pipe: dict, label: str) -> List[dict]:
 
 
 def learned(row: dict, floor: Optional[tuple]) -> str:
+    """Tell "learned nothing yet" from "learned something that is not
+    object features" (issue 17): the pretext loss against its chance level,
+    the probe against the random-init floor."""
     if row['init'] == 'random':
         return '-'
     by_loss = loss_verdict(row['pretrain'])
     by_probe = None
     if row['probe'] and floor:
         by_probe = row['probe'][0] > floor[0] + STD_FACTOR * floor[1]
-    if by_loss is False or by_probe is False:
-        why = []
-        if by_loss is False:
-            why.append('loss not below chance')
-        if by_probe is False:
-            why.append('probe not above random')
-        return 'did not learn (' + ', '.join(why) + ')'
     if by_probe is None and by_loss is None:
         return 'unknown'
-    return 'learned'
+    if by_probe is None:
+        return 'learned (loss; no probe)' if by_loss else \
+            'did not learn (loss at chance)'
+    if by_probe:
+        return 'learned' if by_loss is not False else \
+            'learned (probe above random; loss at chance)'
+    if by_loss:
+        return ('learned its pretext, not object features (loss below '
+                'chance, probe not above random)')
+    return 'did not learn (probe not above random' + (
+        ', loss at chance)' if by_loss is False else ')')
 
 
 def _fmt(ms: Optional[tuple], digits: int = 3) -> str:

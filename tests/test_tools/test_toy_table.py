@@ -24,18 +24,29 @@ def test_learned_needs_a_margin_below_chance_and_a_probe_above_random():
     row = dict(init='mocov2', probe=(0.60, 0.0),
                pretrain=dict(loss=5.51, chance=5.55))
     # the old table called 5.51 vs 5.55 "learned": not any more
-    assert report.learned(row, floor).startswith('did not learn')
-    assert 'loss not below chance' in report.learned(row, floor)
+    assert report.learned(row, floor) == \
+        'learned (probe above random; loss at chance)'
+    row['probe'] = (0.51, 0.0)
+    assert report.learned(row, floor) == \
+        'did not learn (probe not above random, loss at chance)'
     row['pretrain'] = dict(loss=5.55 * (1 - report.LOSS_MARGIN) - 1e-3,
                            chance=5.55)
+    # pretext learned, features no better than random for objects
+    assert report.learned(row, floor).startswith(
+        'learned its pretext, not object features')
+    row['probe'] = (0.50 + 2 * 0.02 + 1e-3, 0.0)  # beyond 2 std of random
     assert report.learned(row, floor) == 'learned'
-    row['probe'] = (0.50 + 2 * 0.02 - 1e-3, 0.0)  # within 2 std of random
-    assert 'probe not above random' in report.learned(row, floor)
+    row['probe'] = (0.50 + 2 * 0.02 - 1e-3, 0.0)  # within 2 std
+    assert report.learned(row, floor) != 'learned'
     # no chance level (BYOL): the probe alone decides
     row = dict(init='byol', probe=(0.6, 0.0), pretrain=dict(loss=0.4,
                                                             chance=0.0))
     assert report.learned(row, floor) == 'learned'
-    assert report.learned(dict(row, probe=(0.51, 0.0)), floor) != 'learned'
+    assert report.learned(dict(row, probe=(0.51, 0.0)), floor) == \
+        'did not learn (probe not above random)'
+    # no probe: the loss alone, said so
+    assert report.learned(dict(row, probe=None, pretrain=dict(
+        loss=4.0, chance=5.55)), floor) == 'learned (loss; no probe)'
 
 
 def test_transfer_verdict_uses_two_std_of_the_noisier_row():
