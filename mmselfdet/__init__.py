@@ -28,7 +28,8 @@ _check_versions = _check_stack  # the former name
 _check_stack()
 
 from . import (datasets, engine, evaluation, models,  # noqa: E402,F401
-               simdetr, structures)  # importing registers every module
+               simdetr, structures,  # importing registers every module
+               visualization)
 
 __all__ = ['__version__', 'version_info', 'datasets', 'engine', 'evaluation',
            'models', 'simdetr', 'structures']

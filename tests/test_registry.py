@@ -32,7 +32,10 @@ def test_expected_modules_registered():
                      'ConvFCBoxEmbedder', 'ResLayerBoxEmbedder',
                      'MultiStageProjector', 'LARS', 'MomentumScheduleHook',
                      'CosineMomentumEMA', 'SoCo',
-                     'LARSOptimWrapperConstructor'):
+                     'LARSOptimWrapperConstructor', 'ViewsVisualizer',
+                     'BoxEncoder', 'SelectiveSearchProposer',
+                     'NonFiniteGuardOptimWrapper', 'SelfTrainingLoop',
+                     'Shared4Conv1FCExtraNormBBoxHead'):
         assert expected in names, expected
 
 
