@@ -67,7 +67,7 @@ def imrescale_shape(crop_wh: Tuple[int, int],
 @TRANSFORMS.register_module()
 class InstanceComposite(BaseTransform):
     """Paste independent crops of the image onto different backgrounds
-    (InsLoc, METHODS.md section 1).
+    (InsLoc, docs/methods.md section 1).
 
     For each of the ``len(view_names)`` views (default query and key):
 

@@ -1,7 +1,7 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """DetCo's local view: a 3x3 jigsaw of patches packed as one tile image.
 
-DetCo (METHODS.md section 3) feeds 9 patches of one image through the
+DetCo (docs/methods.md section 3) feeds 9 patches of one image through the
 backbone. To let the ordinary view machinery (``PackViews``, the data
 preprocessor, batching) carry them, :class:`JigsawPatches` lays the patches
 out as ONE image, ``grid * patch_size`` pixels square, in row-major grid

@@ -33,7 +33,7 @@ _SMALL_BOX = ('context', 'min_crop')
 
 @TRANSFORMS.register_module()
 class ObjectAwareCrops(BaseTransform):
-    """Two views of one image for object-aware cropping (METHODS.md §2).
+    """Two views of one image for object-aware cropping (docs/methods.md §2).
 
     One object box is drawn from the proposals (``box_source``), then:
 

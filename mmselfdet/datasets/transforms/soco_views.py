@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""The three views of SoCo (METHODS.md §4) with the proposals they share."""
+"""The three views of SoCo (docs/methods.md §4) with the proposals they share."""
 import logging
 from typing import Dict, Optional, Sequence
 
@@ -35,7 +35,7 @@ class SoCoViews(BaseTransform):
     * V2: a RandomResizedCrop (``crop_scale``, ``ratio``) resized to
       ``v2_size``;
     * V3: an independent RandomResizedCrop resized to ``v3_size``
-      (``v3_crop='independent'``, METHODS.md), or V2's crop region resized
+      (``v3_crop='independent'``, docs/methods.md), or V2's crop region resized
       to ``v3_size`` (``'from_v2'``).
 
     A box (from ``box_source``, clipped to the image, empty ones dropped,

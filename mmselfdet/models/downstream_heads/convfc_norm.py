@@ -1,6 +1,6 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """The downstream box heads of the papers' fine-tuning protocol
-(METHODS.md §7): mmdet's 4conv1fc head with SyncBN in its convs, and
+(docs/methods.md §7): mmdet's 4conv1fc head with SyncBN in its convs, and
 InsLoc's variant with one more norm after fc1.
 
 Both keep mmdet's ``Shared4Conv1FCBBoxHead`` parameter names

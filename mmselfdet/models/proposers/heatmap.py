@@ -1,5 +1,5 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Object proposals from a network's own feature map (METHODS.md §5).
+"""Object proposals from a network's own feature map (docs/methods.md §5).
 
 Our reading of "semantic-aware localization" (Geng & Huang, CICAI 2023,
 abstract only, no code): the activation heat map of the last backbone stage
