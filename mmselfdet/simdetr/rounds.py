@@ -3,9 +3,10 @@
 
 :func:`select_predictions` keeps the confident predictions of one image;
 :func:`pseudo_labels_from_proposals` turns a stage-A proposal file into
-stage B's COCO json; :func:`write_round` writes a round's json. The hook
-that runs them inside training is
-:class:`mmselfdet.simdetr.self_training.SelfTrainingHook`.
+stage B's COCO json; :func:`write_round` writes a round's json. The loops
+that run them inside training are
+:class:`mmselfdet.simdetr.self_training.SelfTrainingLoop` and
+``SelfTrainingEpochLoop``.
 """
 import os.path as osp
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
