@@ -178,3 +178,33 @@ def test_config_errors_name_the_view_and_op():
             torch.zeros(3, S, S + 2, dtype=torch.uint8)]
     with pytest.raises(ValueError, match='v1.*differ in size'):
         pre(dict(inputs=dict(v1=imgs)), training=True)
+
+
+
+def test_augment_state_survives_an_mmengine_checkpoint(tmp_path):
+    """The toy GPU-augmentation config's model: (seed, step) goes through
+    mmengine's save_checkpoint / load_checkpoint (weights_only load) and
+    the loaded model continues with the same draws."""
+    from mmengine.config import Config
+    from mmengine.runner.checkpoint import load_checkpoint, save_checkpoint
+
+    from ..utils import REPO
+    cfg = Config.fromfile(f'{REPO}/configs/mocov2/'
+                          'mocov2-gpuaug_r18_1xb32-180it_toy.py')
+    cfg.model.queue_len = 16
+    cfg.model.data_preprocessor.augment_seed = 11
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    batch = dict(inputs=dict(view1=list(x), view2=list(x)))
+    a = MODELS.build(cfg.model)
+    a.data_preprocessor(batch, training=True)
+    path = str(tmp_path / 'ckpt.pth')
+    save_checkpoint(dict(state_dict=a.state_dict()), path)
+    cfg.model.data_preprocessor.augment_seed = 12
+    b = MODELS.build(cfg.model)
+    load_checkpoint(b, path, map_location='cpu')
+    assert (b.data_preprocessor.augment_seed,
+            b.data_preprocessor.augment_step) == (11, 1)
+    want = a.data_preprocessor(batch, training=True)['inputs']
+    got = b.data_preprocessor(batch, training=True)['inputs']
+    for view in ('view1', 'view2'):
+        torch.testing.assert_close(got[view], want[view], atol=0, rtol=0)
