@@ -46,8 +46,9 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
     is counted up, so draws are independent across ranks and steps and a
     resumed run continues with the same draws: ``(seed, step)`` is the
     int64 tensor ``data_preprocessor.augment_state`` of the state dict
-    (only when ``gpu_augment`` is set), i.e. in every checkpoint. ``augment_seed=None`` takes ``torch.initial_seed()`` when
-    the preprocessor is built (the runner's ``randomness.seed``).
+    (only when ``gpu_augment`` is set), i.e. in every checkpoint.
+    ``augment_seed=None`` takes ``torch.initial_seed()`` when the
+    preprocessor is built (the runner's ``randomness.seed``).
 
     Args:
         gpu_augment (dict[str, list[dict]], optional): View name -> op
