@@ -23,9 +23,12 @@ def tool():
 
 
 def test_summary_splits_the_step_and_counts_images(tool):
-    wall = [dict(step=0.1, data_wait=0.02, preprocess=0.01, optimizer=0.03),
-            dict(step=0.2, data_wait=0.05, preprocess=0.01, optimizer=0.04),
-            dict(step=0.3, data_wait=0.02, preprocess=0.02, optimizer=0.03)]
+    wall = [dict(step=0.1, data_wait=0.02, preprocess=0.01, optimizer=0.03,
+                 backward=0.03),
+            dict(step=0.2, data_wait=0.05, preprocess=0.01, optimizer=0.04,
+                 backward=0.06),
+            dict(step=0.3, data_wait=0.02, preprocess=0.02, optimizer=0.03,
+                 backward=0.2)]
     cpu = [dict(step=0.1, data_wait=0.01, preprocess=0.01)] * 3
     out = tool.summarise(list(zip(wall, cpu)), batch_size=4)
     assert out['img_per_s'] == pytest.approx(12 / 0.6)
@@ -33,6 +36,9 @@ def test_summary_splits_the_step_and_counts_images(tool):
     assert out['data_wait_ms'] == pytest.approx(20)
     # fwd+bwd = step - data - preprocess - optimizer: 40, 100, 230 -> 100
     assert out['fwd_bwd_ms'] == pytest.approx(100)
+    # forward = fwd+bwd - backward: 10, 40, 30 -> 30; backward median 60
+    assert out['forward_ms'] == pytest.approx(30)
+    assert out['backward_ms'] == pytest.approx(60)
     assert out['cpu_ms_per_img'] == pytest.approx(1e3 * 0.3 / 12)
     assert out['data_cpu_ms_per_img'] == pytest.approx(1e3 * 0.06 / 12)
 
@@ -48,8 +54,8 @@ def test_tiny_cpu_run_with_ceiling(tool, toy_root, tmp_path, capsys):
     assert json.loads(line) == json.loads(out.read_text())
     assert res['gpu_augment'] == ['view1', 'view2']
     assert res['batch_size'] == 4 and res['device'] == 'cpu'
-    for key in ('data_wait_ms', 'preprocess_ms', 'fwd_bwd_ms',
-                'optimizer_ms', 'ceiling_img_per_s', 'peak_mem_mib'):
+    for key in ('data_wait_ms', 'preprocess_ms', 'fwd_bwd_ms', 'forward_ms',
+                'backward_ms', 'optimizer_ms', 'ceiling_img_per_s', 'peak_mem_mib'):
         assert res[key] > 0, key
     assert res['ratio'] == pytest.approx(res['img_per_s'] /
                                          res['ceiling_img_per_s'])

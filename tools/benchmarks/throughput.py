@@ -16,7 +16,8 @@ model, train dataloader (``Runner.build_dataloader``) and optim wrapper
 * ``preprocess``: the data preprocessor (normalisation, padding and, with
   ``gpu_augment``, the batched view augmentation);
 * ``fwd_bwd``: the rest of ``train_step`` minus the optimizer, i.e. the
-  forward, the loss and the backward;
+  forward, the loss and the backward; ``backward`` is the optim wrapper's
+  ``backward`` (loss scaling included), ``forward`` the remainder;
 * ``optimizer``: the optim wrapper's ``step`` + ``zero_grad``.
 
 ``img_per_s`` = images / wall time of the timed steps (data wait included).
@@ -153,7 +154,7 @@ def run_steps(model, optim_wrapper, next_batch, clock, steps, warmup):
 
 
 def summarise(per_step, batch_size):
-    keys = ('data_wait', 'preprocess', 'optimizer', 'step')
+    keys = ('data_wait', 'preprocess', 'backward', 'optimizer', 'step')
     med = {k: 1e3 * statistics.median(w.get(k, 0.0) for w, _ in per_step)
            for k in keys}
     fwd_bwd = [w['step'] - w.get('data_wait', 0) - w.get('preprocess', 0) -
@@ -166,6 +167,10 @@ def summarise(per_step, batch_size):
     return dict(img_per_s=n_img / total, step_ms=med['step'],
                 data_wait_ms=med['data_wait'], preprocess_ms=med['preprocess'],
                 fwd_bwd_ms=1e3 * statistics.median(fwd_bwd),
+                forward_ms=1e3 * statistics.median(
+                    f - w.get('backward', 0.0)
+                    for f, (w, _) in zip(fwd_bwd, per_step)),
+                backward_ms=med['backward'],
                 optimizer_ms=med['optimizer'],
                 cpu_ms_per_img=1e3 * cpu / n_img,
                 data_cpu_ms_per_img=1e3 * data_cpu / n_img)
@@ -213,6 +218,7 @@ def main(argv=None) -> dict:
     clock = Clock(device)
     model.data_preprocessor.forward = timed(
         clock, 'preprocess', model.data_preprocessor.forward)
+    optim_wrapper.backward = timed(clock, 'backward', optim_wrapper.backward)
     optim_wrapper.step = timed(clock, 'optimizer', optim_wrapper.step)
     optim_wrapper.zero_grad = timed(clock, 'optimizer',
                                     optim_wrapper.zero_grad)
@@ -269,7 +275,8 @@ def main(argv=None) -> dict:
     rows = [('img/s', 'img_per_s'), ('step ms', 'step_ms'),
             ('data wait ms', 'data_wait_ms'), ('preprocess ms',
                                                'preprocess_ms'),
-            ('fwd+bwd ms', 'fwd_bwd_ms'), ('optimizer ms', 'optimizer_ms'),
+            ('fwd+bwd ms', 'fwd_bwd_ms'), ('forward ms', 'forward_ms'),
+            ('backward ms', 'backward_ms'), ('optimizer ms', 'optimizer_ms'),
             ('CPU ms/img', 'cpu_ms_per_img'),
             ('data CPU ms/img', 'data_cpu_ms_per_img'),
             ('peak MiB', 'peak_mem_mib'), ('ceiling img/s',
