@@ -208,3 +208,23 @@ def test_augment_state_survives_an_mmengine_checkpoint(tmp_path):
     got = b.data_preprocessor(batch, training=True)['inputs']
     for view in ('view1', 'view2'):
         torch.testing.assert_close(got[view], want[view], atol=0, rtol=0)
+
+
+def test_cutout_follows_the_boxes_a_flip_moved():
+    """A cutout after a flip cuts inside the flipped box, in the fill
+    colour (BGR ImageNet mean in the pipeline's order)."""
+    x = torch.full((N, 3, S, S), 255, dtype=torch.uint8)
+    ss = samples()  # box i: (1 + i, 2 + i, 5 + i, 9 + i) before the flip
+    aug = BatchedViewAugment([dict(type='RandomFlip', prob=1.0),
+                              dict(type='RandomCutoutInBoxes', prob=1.0,
+                                   ratio=(0.5, 0.5))])
+    out = aug(x, ss, torch.Generator().manual_seed(0)).round()
+    for i in range(N):
+        cut = (out[i] != 255).any(0)  # (S, S)
+        ys, xs = cut.nonzero(as_tuple=True)
+        assert len(ys) > 0
+        assert xs.min() >= S - 5 - i and xs.max() < S - 1 - i  # flipped
+        assert ys.min() >= 2 + i and ys.max() < 9 + i
+        assert out[i][:, cut].T.tolist() == [[104., 116., 124.]] * len(ys)
+    with pytest.raises(ValueError, match='needs the view'):
+        aug(x, None, torch.Generator().manual_seed(0))

@@ -200,3 +200,48 @@ def test_planted_bugs_are_detected():
     swapped = BatchedViewAugment([always])
     swapped.ops[0].weights = swapped.ops[0].weights.flip(0)  # BGR as RGB
     assert output_failures([always], swapped, inputs())
+
+
+def test_cutout_in_boxes_matches_the_cpu_transform():
+    """SoCo's cutout in box: per image the cut fraction of each box and
+    the cut pixels' colour agree with ``RandomCutoutInBoxes``."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    from mmselfdet.datasets.transforms.pixel import RandomCutoutInBoxes
+    cfg = dict(type='RandomCutoutInBoxes', prob=0.5, ratio=(0.1, 0.3))
+    rng = np.random.default_rng(4)
+    n, side = 1500, 16
+    imgs = rng.integers(150, 256, (n, side, side, 3)).astype(np.uint8)
+    lo = rng.uniform(0, 6, (n, 2))
+    boxes = np.concatenate([lo, lo + rng.uniform(6, 10, (n, 2))], 1)
+    np.random.seed(6)
+    cpu_t = RandomCutoutInBoxes(prob=0.5, ratio=(0.1, 0.3))
+    cpu = np.stack([cpu_t(dict(img=img.copy(), gt_bboxes=b[None]))['img']
+                    for img, b in zip(imgs, boxes)])
+    samples = []
+    for b in boxes:
+        s = DetDataSample(metainfo=dict(img_shape=(side, side)))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor(b[None], dtype=torch.float32))
+        samples.append(s)
+    aug = BatchedViewAugment([cfg])
+    out = aug(torch.from_numpy(imgs).permute(0, 3, 1, 2), samples,
+              torch.Generator().manual_seed(2))
+    gpu = out.round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    fill = np.array([104, 116, 124], np.uint8)
+    for name, res in (('cpu', cpu), ('gpu', gpu)):
+        changed = (res != imgs).any(-1)
+        assert (res[changed] == fill).all(), name  # the BGR fill
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    frac_cpu = (cpu != imgs).any(-1).sum((1, 2)) / area
+    frac_gpu = (gpu != imgs).any(-1).sum((1, 2)) / area
+    assert rate_ok(frac_cpu > 0, frac_gpu > 0)
+    assert ks_ok(frac_cpu[frac_cpu > 0], frac_gpu[frac_gpu > 0])
+    # the planted bug: a ratio range twice as large is seen
+    wrong = BatchedViewAugment([dict(cfg, ratio=(0.2, 0.6))])
+    out = wrong(torch.from_numpy(imgs).permute(0, 3, 1, 2), samples,
+                torch.Generator().manual_seed(2))
+    bad = (out.round().permute(0, 2, 3, 1).numpy() != imgs).any(-1)
+    frac_bad = bad.sum((1, 2)) / area
+    assert not ks_ok(frac_cpu[frac_cpu > 0], frac_bad[frac_bad > 0])

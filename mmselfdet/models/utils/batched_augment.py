@@ -1,7 +1,8 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """A view's pixel augmentations as batched, per-sample-random tensor ops
 (issue 18): the twins of the CPU pipeline's ``ColorJitter``,
-``RandomGrayscale``, ``GaussianBlur``, ``Solarize`` and ``RandomFlip``,
+``RandomGrayscale``, ``GaussianBlur``, ``Solarize``, ``RandomFlip`` and
+``RandomCutoutInBoxes``,
 run by :class:`~mmselfdet.models.data_preprocessors.MultiViewDataPreprocessor`
 on the device the batch is on, so CPU workers only decode and crop.
 
@@ -20,7 +21,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from .photometric import _blend, _blur, _gray, _shift_hue, cv2_kernel_radius
+from .photometric import (_blend, _blur, _gray, _shift_hue, cutout_in_boxes,
+                          cv2_kernel_radius, parse_cutout)
 
 Params = Dict[str, Tensor]
 
@@ -249,9 +251,49 @@ class BatchedHorizontalFlip:
                          width - boxes[:, 0], boxes[:, 3]], 1)
 
 
+class BatchedCutoutInBoxes:
+    """``RandomCutoutInBoxes`` (SoCo's V2 / V3 cutout in box) on the batch:
+    :func:`~.photometric.cutout_in_boxes` at each sample's packed boxes,
+    the squares filled with ``fill`` (pixel values in the pipeline's
+    channel order, rounded as the CPU transform does). Needs the view's
+    data samples; its draws are made when it is applied."""
+
+    needs_boxes = True
+
+    def __init__(self, prob=0.5, ratio=(0.1, 0.3), placement='inside',
+                 fill=(104, 116, 124), input_bgr: bool = True) -> None:
+        self.cfg = parse_cutout(dict(prob=prob, ratio=tuple(ratio),
+                                     placement=placement))
+        self.cfg.pop('fill')
+        fill = torch.tensor(fill, dtype=torch.float32).expand(3).round()
+        self.fill = (fill.flip(0) if input_bgr else fill) / 255  # RGB
+
+    def draw(self, num: int, generator: torch.Generator) -> Params:
+        return {}
+
+    def apply_boxes(self, img: Tensor, boxes: List[Tensor],
+                    generator: torch.Generator) -> Tensor:
+        flat = torch.zeros_like(img[:, :1])  # (N, 1, H, W)
+        mask = cutout_in_boxes(flat, boxes, fill=1.0, generator=generator,
+                               **self.cfg) > 0
+        return torch.where(mask, self.fill.to(img).view(1, 3, 1, 1), img)
+
+
+def _sample_boxes(samples: Optional[list], view: str) -> List[Tensor]:
+    if samples is None:
+        raise ValueError(f'gpu_augment["{view}"]: RandomCutoutInBoxes needs '
+                         'the view\'s data samples (its boxes)')
+    out = []
+    for sample in samples:
+        boxes = sample.gt_instances.bboxes
+        out.append(getattr(boxes, 'tensor', boxes).reshape(-1, 4))
+    return out
+
+
 OPS = dict(ColorJitter=BatchedColorJitter, RandomGrayscale=BatchedGrayscale,
            GaussianBlur=BatchedGaussianBlur, Solarize=BatchedSolarize,
-           RandomFlip=BatchedHorizontalFlip)
+           RandomFlip=BatchedHorizontalFlip,
+           RandomCutoutInBoxes=BatchedCutoutInBoxes)
 
 
 class BatchedViewAugment:
@@ -275,7 +317,7 @@ class BatchedViewAugment:
             if kind not in OPS:
                 raise KeyError(f'gpu_augment["{name}"][{i}]: unknown op '
                                f'{kind!r}; batched ops: {sorted(OPS)}')
-            if kind == 'RandomGrayscale':
+            if kind in ('RandomGrayscale', 'RandomCutoutInBoxes'):
                 cfg['input_bgr'] = input_bgr
             try:
                 self.ops.append(OPS[kind](**cfg))
@@ -288,7 +330,8 @@ class BatchedViewAugment:
         return [op.draw(num, generator) for op in self.ops]
 
     def apply(self, img: Tensor, params: List[Params]) -> Tensor:
-        """(N, 3, H, W) RGB in [0, 1] -> augmented, same shape."""
+        """(N, 3, H, W) RGB in [0, 1] -> augmented, same shape (ops
+        without boxes; :meth:`__call__` runs all ops)."""
         for op, p in zip(self.ops, params):
             img = op.apply(img, p)
         return img
@@ -313,8 +356,12 @@ class BatchedViewAugment:
         params = self.draw(batch.size(0), generator)
         src = batch.flip(1) if self.input_bgr else batch  # RGB
         img = src * (1 / 255)  # float in [0, 1], one pass
-        img = self.apply(img, params)
         for op, p in zip(self.ops, params):
+            if getattr(op, 'needs_boxes', False):  # the current boxes
+                img = op.apply_boxes(img, _sample_boxes(samples, self.name),
+                                     generator)
+            else:
+                img = op.apply(img, p)
             if isinstance(op, BatchedHorizontalFlip):
                 op.move_samples(samples, p['flip'], batch.size(-1))
         if self.input_bgr and not to_rgb:
