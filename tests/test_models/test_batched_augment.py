@@ -228,3 +228,28 @@ def test_cutout_follows_the_boxes_a_flip_moved():
         assert out[i][:, cut].T.tolist() == [[104., 116., 124.]] * len(ys)
     with pytest.raises(ValueError, match='needs the view'):
         aug(x, None, torch.Generator().manual_seed(0))
+
+
+def test_patch_mode_augments_every_jigsaw_patch_on_its_own():
+    """dict(ops=..., patch_grid=3): each of the 9 patches of a tile is one
+    sample: the same as augmenting the cut-out patches (blur borders per
+    patch), independent draws per patch."""
+    ops = [dict(type='ColorJitter', prob=1.0),
+           dict(type='GaussianBlur', prob=1.0)]
+    tiles = torch.randint(0, 256, (2, 3, 48, 48), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(9))
+    aug = BatchedViewAugment(dict(ops=ops, patch_grid=3))
+    out = aug(tiles, None, torch.Generator().manual_seed(1))
+    patches = [tiles[n, :, 16 * r:16 * r + 16, 16 * c:16 * c + 16]
+               for n in range(2) for r in range(3) for c in range(3)]
+    ref = BatchedViewAugment(ops)(torch.stack(patches), None,
+                                  torch.Generator().manual_seed(1))
+    got = [out[n, :, 16 * r:16 * r + 16, 16 * c:16 * c + 16]
+           for n in range(2) for r in range(3) for c in range(3)]
+    torch.testing.assert_close(torch.stack(got), ref)
+    # each patch its own draw: no two patches got the same jitter
+    params = aug.draw(18, torch.Generator().manual_seed(1))
+    assert len(set(params[0]['factors'][:, 0].tolist())) == 18
+    with pytest.raises(ValueError, match='pixel ops only'):
+        BatchedViewAugment(dict(ops=[dict(type='RandomFlip')],
+                                patch_grid=3))

@@ -51,8 +51,10 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
     preprocessor is built (the runner's ``randomness.seed``).
 
     Args:
-        gpu_augment (dict[str, list[dict]], optional): View name -> op
-            dicts. None (default): the CPU pipeline augments.
+        gpu_augment (dict[str, list[dict] | dict], optional): View name ->
+            op dicts, or ``dict(ops=[...], patch_grid=G)`` for jigsaw tiles
+            (each patch augmented on its own). None (default): the CPU
+            pipeline augments.
         augment_seed (int, optional): Base seed of the draws.
         **kwargs: :class:`DetDataPreprocessor`'s arguments.
     """
@@ -71,7 +73,8 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
                                 f'{type(gpu_augment).__name__}')
             for view, ops in gpu_augment.items():
                 self.gpu_augment[view] = BatchedViewAugment(
-                    list(ops), name=view, input_bgr=self._channel_conversion)
+                    ops if isinstance(ops, dict) else list(ops), name=view,
+                    input_bgr=self._channel_conversion)
         self.augment_seed = int(torch.initial_seed() if augment_seed is None
                                 else augment_seed) % 2**63
         self.augment_step = 0

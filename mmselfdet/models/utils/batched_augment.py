@@ -301,16 +301,35 @@ class BatchedViewAugment:
     dict(type='RandomGrayscale', ...), dict(type='GaussianBlur', ...),
     dict(type='RandomFlip', prob=0.5)]`` (the CPU pipeline's dicts).
 
+    Patch mode (DetCo's jigsaw tiles, ``JigsawPatches`` with a
+    ``patch_pipeline``): ``dict(ops=[...], patch_grid=3)`` applies the ops
+    to each of the ``grid x grid`` patches of a tile as its own sample
+    (independent draws, blur borders per patch); boxes and flips are not
+    allowed there (the patch crops and flips stay on the CPU).
+
     Args:
-        ops (list[dict]): Op configs, applied in order.
+        ops (list[dict] | dict): Op configs, applied in order, or
+            ``dict(ops=[...], patch_grid=G)``.
         name (str): The view (for error messages).
         input_bgr (bool): Whether the images arrive in BGR order (mmcv's
             decoder; the preprocessor's ``bgr_to_rgb=True``).
     """
 
-    def __init__(self, ops: List[dict], name: str = 'view',
+    def __init__(self, ops, name: str = 'view',
                  input_bgr: bool = True) -> None:
         self.name, self.ops, self.input_bgr = name, [], input_bgr
+        self.patch_grid = 1
+        if isinstance(ops, dict):
+            unknown = sorted(set(ops) - {'ops', 'patch_grid'})
+            if unknown or 'ops' not in ops:
+                raise KeyError(f'gpu_augment["{name}"]: a dict takes ops '
+                               f'and patch_grid, got {sorted(ops)}')
+            self.patch_grid = int(ops.get('patch_grid', 1))
+            ops = ops['ops']
+            if any(c.get('type') in ('RandomFlip', 'RandomCutoutInBoxes')
+                   for c in ops) and self.patch_grid > 1:
+                raise ValueError(f'gpu_augment["{name}"]: patch mode takes '
+                                 'pixel ops only (no RandomFlip / cutout)')
         for i, cfg in enumerate(ops):
             cfg = dict(cfg)
             kind = cfg.pop('type', None)
@@ -353,9 +372,11 @@ class BatchedViewAugment:
             Tensor: (N, 3, H, W) float in [0, 255], the input's channel
             order (RGB with ``to_rgb``).
         """
-        params = self.draw(batch.size(0), generator)
         src = batch.flip(1) if self.input_bgr else batch  # RGB
         img = src * (1 / 255)  # float in [0, 1], one pass
+        if self.patch_grid > 1:
+            return self._patches(img, generator, to_rgb)
+        params = self.draw(batch.size(0), generator)
         for op, p in zip(self.ops, params):
             if getattr(op, 'needs_boxes', False):  # the current boxes
                 img = op.apply_boxes(img, _sample_boxes(samples, self.name),
@@ -367,3 +388,21 @@ class BatchedViewAugment:
         if self.input_bgr and not to_rgb:
             img = img.flip(1)
         return img.mul_(255) if img is not src else img * 255
+
+    def _patches(self, img: Tensor, generator: torch.Generator,
+                 to_rgb: bool) -> Tensor:
+        """Patch mode: every patch of every tile is one sample."""
+        num, ch, height, width = img.shape
+        grid = self.patch_grid
+        if height % grid or width % grid:
+            raise ValueError(f'gpu_augment["{self.name}"]: tile {height}x'
+                             f'{width} is not a {grid}x{grid} grid')
+        ph, pw = height // grid, width // grid
+        patches = img.view(num, ch, grid, ph, grid, pw).permute(
+            0, 2, 4, 1, 3, 5).reshape(-1, ch, ph, pw)  # (N*G*G, C, ph, pw)
+        patches = self.apply(patches, self.draw(patches.size(0), generator))
+        img = patches.view(num, grid, grid, ch, ph, pw).permute(
+            0, 3, 1, 4, 2, 5).reshape(num, ch, height, width)  # tiles
+        if self.input_bgr and not to_rgb:
+            img = img.flip(1)
+        return img * 255
