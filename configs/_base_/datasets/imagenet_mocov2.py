@@ -1,5 +1,5 @@
 # ImageNet-1k train images, labels ignored; MoCo v2 two-view scene crops
-# (METHODS.md §0). Expects data/imagenet/{train/,meta/train.txt}.
+# (docs/methods.md §0). Expects data/imagenet/{train/,meta/train.txt}.
 _base_ = ['./view_augs.py']
 dataset_type = 'UnlabeledDataset'
 data_root = 'data/imagenet/'

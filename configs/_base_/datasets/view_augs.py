@@ -1,5 +1,5 @@
 # Per-view pixel augmentations shared by the pretraining pipelines
-# (MoCo v2 / BYOL style, METHODS.md §0). Geometric view making happens
+# (MoCo v2 / BYOL style, docs/methods.md §0). Geometric view making happens
 # before these (RandomResizedCropWithBoxes, or a view maker + PackViews).
 
 # The image loader of every pretraining pipeline: an unreadable file
