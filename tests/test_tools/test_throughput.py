@@ -1,16 +1,23 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
 """tools/benchmarks/throughput.py: the step split and the rates are the
 arithmetic of the timed sections; a tiny CPU run of the GPU-augmentation
-toy config trains, times every section and compares to its ceiling."""
+toy config trains, times every section and compares to its ceiling; two
+configs' steps interleave and a submodule's share of the step is its
+hooked time (exact, on a clock the fake models advance); tiny CPU runs of
+the heat-map share and of the fine-tuning comparison with stock mmdet."""
 import importlib.util
 import json
 import os.path as osp
 
 import pytest
+import torch
 
 from ..utils import REPO
 
 CFG = osp.join(REPO, 'configs/mocov2/mocov2-gpuaug_r18_1xb32-180it_toy.py')
+E2E = osp.join(REPO, 'configs/soco/soco-e2e_r18_fpn_1xb32-150it_toy.py')
+RETINA = osp.join(REPO, 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py')
+STOCK_RETINA = 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py'
 
 
 @pytest.fixture(scope='module')
@@ -60,3 +67,91 @@ def test_tiny_cpu_run_with_ceiling(tool, toy_root, tmp_path, capsys):
     assert res['ratio'] == pytest.approx(res['img_per_s'] /
                                          res['ceiling_img_per_s'])
     assert res['peak_mem_kind'] == 'process max RSS'
+
+
+def _tick_clock(tool):
+    clock = tool.Clock(torch.device('cpu'))
+    clock.t = 0.0
+    clock.now = lambda: (clock.t, clock.t)
+    return clock
+
+
+class _Proposer(torch.nn.Module):
+    def __init__(self, clock, cost):
+        super().__init__()
+        self.clock, self.cost = clock, cost
+
+    def forward(self, x):
+        self.clock.t += self.cost
+        return x
+
+
+class _Model(torch.nn.Module):
+    """train_step spends `outer` outside and `inner` inside box_source, and
+    logs its name (to see the interleaving)."""
+
+    def __init__(self, name, clock, log, outer, inner):
+        super().__init__()
+        self.name, self.clock, self.log, self.outer = name, clock, log, outer
+        self.box_source = _Proposer(clock, inner)
+
+    def train_step(self, batch, optim_wrapper):
+        self.log.append(self.name)
+        self.clock.t += self.outer
+        self.box_source(batch)
+
+
+def test_interleaved_steps_and_module_share(tool):
+    log = []
+    clocks = [_tick_clock(tool), _tick_clock(tool)]
+    models = [_Model('ours', clocks[0], log, outer=0.3, inner=0.1),
+              _Model('stock', clocks[1], log, outer=0.5, inner=0.0)]
+    tool.time_module(models[0], clocks[0], 'box_source')
+    with pytest.raises(AttributeError, match='--time-module heat'):
+        tool.time_module(models[0], clocks[0], 'heat')
+    per = tool.run_interleaved(
+        [(m, None, lambda: 0, c) for m, c in zip(models, clocks)],
+        steps=3, warmup=1)
+    # one step of each in turn, warm-up included
+    assert log == ['ours', 'stock'] * 4
+    assert [len(p) for p in per] == [3, 3]
+    job = dict(batch_size=2, modules=['box_source'])
+    res = tool.summarise_job(job, per[0])
+    assert res['step_ms'] == pytest.approx(400)
+    assert res['box_source_ms'] == pytest.approx(100)
+    assert res['box_source_share'] == pytest.approx(0.25)
+    stock = tool.summarise_job(dict(batch_size=2, modules=[]), per[1])
+    assert res['step_ms'] / stock['step_ms'] == pytest.approx(0.8)
+
+
+def test_config_diff_names_the_differing_keys(tool):
+    a = dict(_scope_='mmdet', head=dict(num_classes=5, norm=dict(type='GN')),
+             neck=dict(out=256))
+    b = dict(head=dict(num_classes=80), neck=dict(out=256))
+    assert tool.config_diff(a, b) == ['head.norm', 'head.num_classes']
+
+
+def test_tiny_cpu_heat_map_share(tool, toy_root):
+    res = tool.main([E2E, '--steps', '1', '--warmup', '0', '--batch-size',
+                     '2', '--workers', '0', '--device', 'cpu',
+                     '--cfg-options',
+                     f'train_dataloader.dataset.data_root={toy_root}/'])
+    assert 0 < res['box_source_ms'] < res['step_ms']
+    # one step: the share is the step's own ratio
+    assert res['box_source_share'] == pytest.approx(
+        res['box_source_ms'] / res['step_ms'])
+
+
+def test_tiny_cpu_finetune_compare(tool, toy_root):
+    res = tool.main([RETINA, '--compare', STOCK_RETINA, '--steps', '1',
+                     '--warmup', '0', '--batch-size', '1', '--workers', '0',
+                     '--device', 'cpu', '--cfg-options',
+                     f'train_dataloader.dataset.data_root={toy_root}/',
+                     '--stock-options', 'model.bbox_head.num_classes=5'])
+    assert res['stock']['config'] == STOCK_RETINA
+    assert res['overhead_ratio'] == pytest.approx(
+        res['step_ms'] / res['stock']['step_ms'])
+    # our protocol's real differences are named; the option took effect
+    assert 'bbox_head.norm_cfg' in res['model_diff']
+    assert 'backbone.norm_eval' in res['model_diff']
+    assert 'bbox_head.num_classes' not in res['model_diff']

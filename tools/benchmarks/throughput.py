@@ -4,7 +4,11 @@
 Usage:
     python tools/benchmarks/throughput.py CONFIG [--ceiling] [--steps 20]
         [--warmup 3] [--device cpu|cuda] [--batch-size B] [--workers N]
-        [--threads 1] [--out FILE.json] [--cfg-options ...]
+        [--threads 1] [--amp] [--time-module NAME ...] [--out FILE.json]
+        [--cfg-options ...]
+    # fine-tuning: our downstream config vs stock mmdet's, side by side
+    python tools/benchmarks/throughput.py OURS --compare STOCK
+        [--stock-options ...] [same options]
 
 Each step is ``model.train_step(batch, optim_wrapper)`` with the config's
 model, train dataloader (``Runner.build_dataloader``) and optim wrapper
@@ -29,6 +33,23 @@ set on the CPU. ``--ceiling``: the same model and batch shapes on synthetic
 device-resident tensors (random views already normalised, the captured
 batch's data samples), no dataloader and no preprocessor, measured in the
 same run after the real steps; ``ratio`` = img_per_s / ceiling img_per_s.
+
+``--time-module NAME``: the wall time of the model's submodule ``NAME``
+(dotted path) inside the step, by forward pre-/post-hooks, as
+``NAME_ms`` (median per step) and ``NAME_share`` (its total / the steps'
+total); default: ``box_source`` when the model has it (end-to-end SoCo's
+heat-map proposer with the boxes' mapping into V2 / V3; SoCo's
+``ViewBoxSource`` otherwise). ``--amp``: the optim wrapper becomes its AMP
+twin as ``tools/train.py --amp`` makes it (CUDA only; fp16, see
+``docs/benchmarks.md``).
+
+``--compare STOCK`` (fine-tuning): STOCK (e.g. ``mmdet::retinanet/
+retinanet_r18_fpn_1x_coco.py``) takes CONFIG's ``train_dataloader`` (the
+same images, pipeline and batch) and ``--stock-options``; both are timed
+in one run, their steps interleaved (A, B, A, B, ...) so load changes hit
+both. ``overhead_ratio`` = CONFIG's median step / STOCK's; ``stock`` holds
+STOCK's figures and ``model_diff`` the model keys whose values differ
+(the ratio is pure overhead only where that list is empty).
 
 Output: one JSON line on stdout (and in ``--out``), a table on stderr.
 """
@@ -65,6 +86,15 @@ def parse_args(argv=None):
                    help='DataLoader num_workers (default: the config\'s)')
     p.add_argument('--threads', type=int, default=None,
                    help='torch.set_num_threads (default: unchanged)')
+    p.add_argument('--amp', action='store_true',
+                   help='the AMP twin of the optim wrapper (CUDA, fp16)')
+    p.add_argument('--time-module', nargs='+', default=None,
+                   help='submodules timed inside the step (default: '
+                   'box_source when the model has it)')
+    p.add_argument('--compare', default=None, metavar='STOCK',
+                   help='fine-tuning: time STOCK beside CONFIG')
+    p.add_argument('--stock-options', nargs='+', action=DictAction,
+                   help='overrides of the STOCK config')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default=None, help='also write the JSON here')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -103,17 +133,42 @@ def timed(clock: Clock, key: str, fn):
     return wrapper
 
 
-def build(args):
+def load_config(path, options, args):
+    """The config with ``options`` and, with ``--amp``, the AMP twin of
+    its optim wrapper (``tools/train.py``'s mapping)."""
     import mmselfdet  # noqa: F401  (registers; mmselfdet:: config scope)
     from mmengine.config import Config
+    if '::' in path:  # a package's config, e.g. mmdet::retinanet/...py
+        from mmengine.utils import get_installed_path
+        package, rel = path.split('::', 1)
+        path = osp.join(get_installed_path(package), '.mim', 'configs', rel)
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    if args.amp:
+        if args.device != 'cuda':
+            raise ValueError('--amp needs --device cuda (mmengine\'s '
+                             'AmpOptimWrapper runs on GPUs only)')
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            'train_tool', osp.join(REPO, 'tools', 'train.py'))
+        train = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(train)
+        ow = cfg.optim_wrapper
+        if ow.type not in train.AMP_OF.values():
+            ow.type = train.AMP_OF.get(ow.type, 'AmpOptimWrapper')
+            ow.loss_scale = 'dynamic'
+    return cfg
+
+
+def build(args, cfg=None):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
 
     from mmselfdet.registry import MODELS
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    if cfg is None:
+        cfg = load_config(args.config, args.cfg_options, args)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     loader_cfg = cfg.train_dataloader
     if args.batch_size is not None:
@@ -139,18 +194,41 @@ def peak_memory_mib(device: torch.device) -> float:
 
 def run_steps(model, optim_wrapper, next_batch, clock, steps, warmup):
     """Warm-up, then ``steps`` timed steps; returns per-step sections."""
-    per_step = []
+    return run_interleaved([(model, optim_wrapper, next_batch, clock)],
+                           steps, warmup)[0]
+
+
+def run_interleaved(jobs, steps, warmup):
+    """``warmup`` + ``steps`` steps of every ``(model, optim_wrapper,
+    next_batch, clock)`` job, one step of each in turn; per job its timed
+    steps' ``(wall, cpu)`` sections."""
+    per_step = [[] for _ in jobs]
     for i in range(warmup + steps):
-        clock.reset()
-        start = clock.now()
-        t0 = clock.now()
-        batch = next_batch()
-        clock.add('data_wait', t0)
-        model.train_step(batch, optim_wrapper)
-        clock.add('step', start)
-        if i >= warmup:
-            per_step.append((dict(clock.wall), dict(clock.cpu)))
+        for (model, optim_wrapper, next_batch, clock), out in zip(jobs,
+                                                                  per_step):
+            clock.reset()
+            start = clock.now()
+            t0 = clock.now()
+            batch = next_batch()
+            clock.add('data_wait', t0)
+            model.train_step(batch, optim_wrapper)
+            clock.add('step', start)
+            if i >= warmup:
+                out.append((dict(clock.wall), dict(clock.cpu)))
     return per_step
+
+
+def time_module(model, clock: Clock, name: str) -> None:
+    """Add the wall time of ``model.<name>``'s forward calls to
+    ``clock[name]`` (forward pre-/post-hooks; no model code changed)."""
+    try:
+        module = model.get_submodule(name)
+    except AttributeError as e:
+        raise AttributeError(f'--time-module {name}: {type(model).__name__} '
+                             f'has no submodule {name!r} ({e})') from None
+    starts = []
+    module.register_forward_pre_hook(lambda *_: starts.append(clock.now()))
+    module.register_forward_hook(lambda *_: clock.add(name, starts.pop()))
 
 
 def summarise(per_step, batch_size):
@@ -210,11 +288,21 @@ def git_commit() -> str:
         return 'unknown'
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg, model, optim_wrapper, loader, batch_size, device = build(args)
+def config_diff(a, b, prefix: str = '') -> list:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = []
+    for k in sorted(set(a) | set(b), key=str):
+        va, vb = a.get(k, '<missing>'), b.get(k, '<missing>')
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += config_diff(va, vb, f'{prefix}{k}.')
+        elif va != vb and k != '_scope_':
+            keys.append(f'{prefix}{k}')
+    return keys
+
+
+def make_job(args, cfg) -> dict:
+    """Build one config's model, optim wrapper and loader, instrumented."""
+    cfg, model, optim_wrapper, loader, batch_size, device = build(args, cfg)
     clock = Clock(device)
     model.data_preprocessor.forward = timed(
         clock, 'preprocess', model.data_preprocessor.forward)
@@ -222,6 +310,12 @@ def main(argv=None) -> dict:
     optim_wrapper.step = timed(clock, 'optimizer', optim_wrapper.step)
     optim_wrapper.zero_grad = timed(clock, 'optimizer',
                                     optim_wrapper.zero_grad)
+    names = args.time_module
+    if names is None:
+        names = ['box_source'] if isinstance(
+            getattr(model, 'box_source', None), torch.nn.Module) else []
+    for name in names:
+        time_module(model, clock, name)
     it = iter(loader)
     captured = {}
 
@@ -231,19 +325,66 @@ def main(argv=None) -> dict:
             captured['raw'] = copy.deepcopy(batch)
         return batch
 
+    return dict(cfg=cfg, model=model, optim_wrapper=optim_wrapper,
+                loader=loader, batch_size=batch_size, device=device,
+                clock=clock, next_batch=next_batch, captured=captured,
+                modules=names)
+
+
+def summarise_job(job, per_step) -> dict:
+    res = summarise(per_step, job['batch_size'])
+    total = sum(w['step'] for w, _ in per_step)
+    for name in job['modules']:
+        res[f'{name}_ms'] = 1e3 * statistics.median(
+            w.get(name, 0.0) for w, _ in per_step)
+        res[f'{name}_share'] = sum(w.get(name, 0.0)
+                                   for w, _ in per_step) / total
+    return res
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.compare and args.ceiling:
+        raise ValueError('--compare and --ceiling: run them separately')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, args.cfg_options, args)
+    stock_cfg = None
+    if args.compare:  # the same images, pipeline and batch as CONFIG
+        stock_cfg = load_config(args.compare, None, args)
+        stock_cfg.train_dataloader = copy.deepcopy(cfg.train_dataloader)
+        if args.stock_options:
+            stock_cfg.merge_from_dict(args.stock_options)
+    jobs = [make_job(args, cfg)]
+    if stock_cfg is not None:
+        jobs.append(make_job(args, stock_cfg))
+    job = jobs[0]
+    model, optim_wrapper, device = (job['model'], job['optim_wrapper'],
+                                    job['device'])
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    result = dict(config=osp.relpath(osp.abspath(args.config), REPO),
-                  device=str(device), batch_size=batch_size,
-                  steps=args.steps, warmup=args.warmup)
-    result.update(summarise(run_steps(model, optim_wrapper, next_batch, clock,
-                                      args.steps, args.warmup), batch_size))
+    result = dict(config=args.config,
+                  device=str(device), batch_size=job['batch_size'],
+                  steps=args.steps, warmup=args.warmup, amp=args.amp)
+    per_job = run_interleaved(
+        [(j['model'], j['optim_wrapper'], j['next_batch'], j['clock'])
+         for j in jobs], args.steps, args.warmup)
+    result.update(summarise_job(job, per_job[0]))
     result['peak_mem_mib'] = peak_memory_mib(device)
     result['peak_mem_kind'] = ('cuda max_memory_allocated' if
                                device.type == 'cuda' else 'process max RSS')
+    if stock_cfg is not None:
+        result['stock'] = dict(config=args.compare,
+                               **summarise_job(jobs[1], per_job[1]))
+        result['overhead_ratio'] = (result['step_ms'] /
+                                    result['stock']['step_ms'])
+        result['model_diff'] = config_diff(cfg.model.to_dict(),
+                                           stock_cfg.model.to_dict())
     if args.ceiling:
+        clock = job['clock']
         with torch.no_grad():
-            fixed = synthetic(model.data_preprocessor(captured['raw'], True),
+            fixed = synthetic(model.data_preprocessor(job['captured']['raw'],
+                                                      True),
                               device, args.seed)
         model.data_preprocessor.forward = timed(clock, 'preprocess',
                                                 lambda data, training: data)
@@ -251,13 +392,13 @@ def main(argv=None) -> dict:
             torch.cuda.reset_peak_memory_stats(device)
         ceil = summarise(run_steps(model, optim_wrapper, lambda: fixed,
                                    clock, args.steps, args.warmup),
-                         batch_size)
+                         job['batch_size'])
         result['ceiling_img_per_s'] = ceil['img_per_s']
         result['ceiling_step_ms'] = ceil['step_ms']
         result['ceiling_peak_mem_mib'] = peak_memory_mib(device)
         result['ratio'] = result['img_per_s'] / ceil['img_per_s']
     result.update(
-        workers=loader.num_workers, threads=torch.get_num_threads(),
+        workers=job['loader'].num_workers, threads=torch.get_num_threads(),
         gpu_augment=sorted(getattr(model.data_preprocessor, 'gpu_augment',
                                    {}) or []),
         machine=f'{os.cpu_count()} CPUs, {cpu_name()}' +
@@ -266,27 +407,32 @@ def main(argv=None) -> dict:
         torch=torch.__version__, commit=git_commit(),
         date=datetime.datetime.now(datetime.timezone.utc).strftime(
             '%Y-%m-%d %H:%M UTC'))
-    line = json.dumps({k: round(v, 3) if isinstance(v, float) else v
-                       for k, v in result.items()})
+
+    def rounded(d):
+        return {k: rounded(v) if isinstance(v, dict) else
+                round(v, 4) if isinstance(v, float) else v
+                for k, v in d.items()}
+    line = json.dumps(rounded(result))
     print(line)
     if args.out:
         with open(args.out, 'w') as f:
             f.write(line + '\n')
-    rows = [('img/s', 'img_per_s'), ('step ms', 'step_ms'),
-            ('data wait ms', 'data_wait_ms'), ('preprocess ms',
-                                               'preprocess_ms'),
-            ('fwd+bwd ms', 'fwd_bwd_ms'), ('forward ms', 'forward_ms'),
-            ('backward ms', 'backward_ms'), ('optimizer ms', 'optimizer_ms'),
-            ('CPU ms/img', 'cpu_ms_per_img'),
-            ('data CPU ms/img', 'data_cpu_ms_per_img'),
-            ('peak MiB', 'peak_mem_mib'), ('ceiling img/s',
-                                           'ceiling_img_per_s'),
-            ('ratio to ceiling', 'ratio')]
-    table = ['| metric | value |', '|---|---|'] + [
-        f'| {name} | {result[key]:.3f} |' for name, key in rows
-        if key in result]
-    print('\n'.join(table), file=sys.stderr)
+    print_table(result)
     return result
+
+
+def print_table(result: dict) -> None:
+    """The figures as a Markdown table on stderr (a stock column with
+    ``--compare``)."""
+    stock = result.get('stock', {})
+    keys = [k for k, v in result.items() if isinstance(v, float)]
+    table = ['| metric | value |' + (' stock |' if stock else ''),
+             '|---|---|' + ('---|' if stock else '')]
+    for key in keys:
+        cell = f' {stock[key]:.3f} |' if key in stock else ''
+        table.append(f'| {key} | {result[key]:.3f} |' + (
+            cell or ' |' if stock else ''))
+    print('\n'.join(table), file=sys.stderr)
 
 
 if __name__ == '__main__':
