@@ -152,6 +152,9 @@ def test_tiny_cpu_finetune_compare(tool, toy_root):
     assert res['overhead_ratio'] == pytest.approx(
         res['step_ms'] / res['stock']['step_ms'])
     # our protocol's real differences are named; the option took effect
-    assert 'bbox_head.norm_cfg' in res['model_diff']
-    assert 'backbone.norm_eval' in res['model_diff']
-    assert 'bbox_head.num_classes' not in res['model_diff']
+    assert res['cpu_overhead_ratio'] == pytest.approx(
+        res['cpu_ms_per_img'] / res['stock']['cpu_ms_per_img'])
+    assert 'model.bbox_head.norm_cfg' in res['model_diff']
+    assert 'model.backbone.norm_eval' in res['model_diff']
+    assert 'optim_wrapper.clip_grad' in res['model_diff']
+    assert 'model.bbox_head.num_classes' not in res['model_diff']
