@@ -158,3 +158,16 @@ def test_tiny_cpu_finetune_compare(tool, toy_root):
     assert 'model.backbone.norm_eval' in res['model_diff']
     assert 'optim_wrapper.clip_grad' in res['model_diff']
     assert 'model.bbox_head.num_classes' not in res['model_diff']
+
+
+def test_amp_is_train_py_twin_in_fp16(tool):
+    """``--amp`` swaps in tools/train.py's AMP twin, dtype left to the CUDA
+    autocast default (float16: mmcv has no bf16 RoIAlign); CPU refused."""
+    args = tool.parse_args([CFG, '--amp', '--device', 'cpu'])
+    with pytest.raises(ValueError, match='--amp needs --device cuda'):
+        tool.load_config(CFG, None, args)
+    args.device = 'cuda'  # only the config is made, nothing runs
+    ow = tool.load_config(CFG, None, args).optim_wrapper
+    assert ow.type == 'NonFiniteGuardAmpOptimWrapper'
+    assert ow.loss_scale == 'dynamic' and ow.get('dtype') is None
+    assert torch.get_autocast_dtype('cuda') == torch.float16

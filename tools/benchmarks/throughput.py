@@ -39,9 +39,10 @@ same run after the real steps; ``ratio`` = img_per_s / ceiling img_per_s.
 ``NAME_ms`` (median per step) and ``NAME_share`` (its total / the steps'
 total); default: ``box_source`` when the model has it (end-to-end SoCo's
 heat-map proposer with the boxes' mapping into V2 / V3; SoCo's
-``ViewBoxSource`` otherwise). ``--amp``: the optim wrapper becomes its AMP
-twin as ``tools/train.py --amp`` makes it (CUDA only; fp16, see
-``docs/benchmarks.md``).
+``ViewBoxSource`` otherwise); ``none``: no hooks (on CUDA each hook
+synchronises, which costs the step a little). ``--amp``: the optim
+wrapper becomes its AMP twin as ``tools/train.py --amp`` makes it (CUDA
+only; fp16, see ``docs/benchmarks.md``).
 
 ``--compare STOCK`` (fine-tuning): STOCK (e.g. ``mmdet::retinanet/
 retinanet_r18_fpn_1x_coco.py``) takes CONFIG's ``train_dataloader`` (the
@@ -92,7 +93,7 @@ def parse_args(argv=None):
                    help='the AMP twin of the optim wrapper (CUDA, fp16)')
     p.add_argument('--time-module', nargs='+', default=None,
                    help='submodules timed inside the step (default: '
-                   'box_source when the model has it)')
+                   'box_source when the model has it; none: no hooks)')
     p.add_argument('--compare', default=None, metavar='STOCK',
                    help='fine-tuning: time STOCK beside CONFIG')
     p.add_argument('--stock-options', nargs='+', action=DictAction,
@@ -316,6 +317,8 @@ def make_job(args, cfg) -> dict:
     if names is None:
         names = ['box_source'] if isinstance(
             getattr(model, 'box_source', None), torch.nn.Module) else []
+    elif names == ['none']:
+        names = []
     for name in names:
         time_module(model, clock, name)
     it = iter(loader)
@@ -365,7 +368,8 @@ def main(argv=None) -> dict:
                                     job['device'])
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    result = dict(config=args.config,
+    result = dict(config=osp.relpath(osp.abspath(args.config), REPO)
+                  if osp.exists(args.config) else args.config,
                   device=str(device), batch_size=job['batch_size'],
                   steps=args.steps, warmup=args.warmup, amp=args.amp)
     per_job = run_interleaved(
