@@ -70,11 +70,12 @@ def compare(method: tuple, base: tuple) -> str:
 
 def collect(work: str, preset: Preset, inits: List[str]) -> List[dict]:
     """One row per (init, detector, split) with every finished number."""
-    probes, linear = {}, {}
+    probes, linear, probe_n = {}, {}, {}
     for init in inits:
         res = [r for r in (read_result(p) for p in sorted(
             glob.glob(osp.join(work, 'probe', f'{init}_s*')))) if r]
         probes[init] = mean_std([r['knn'] for r in res])
+        probe_n[init] = len(res)
         linear[init] = mean_std([r['linear'] for r in res if 'linear' in r])
     rows = []
     for init in inits:
@@ -94,7 +95,7 @@ def collect(work: str, preset: Preset, inits: List[str]) -> List[dict]:
                            mAP=mean_std([r['mAP'] for r in res]),
                            mAP50=mean_std([r['mAP50'] for r in res]),
                            probe=probes.get(init), linear=linear.get(init),
-                           pretrain=pre,
+                           probe_n=probe_n.get(init, 0), pretrain=pre,
                            finetune_s=sum(r['seconds'] for r in res))
                 rows.append(row)
         if pipe:
@@ -156,9 +157,12 @@ def learned(row: dict, floor: Optional[tuple]) -> str:
         ', loss at chance)' if by_loss is False else ')')
 
 
-def _fmt(ms: Optional[tuple], digits: int = 3) -> str:
+def _fmt(ms: Optional[tuple], digits: int = 3, n: int = 2) -> str:
+    """``mean ± std``; the mean alone for one value (no spread to show)."""
     if not ms:
         return '-'
+    if n == 1:
+        return f'{ms[0]:.{digits}f}'
     return f'{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}'
 
 
@@ -184,9 +188,11 @@ def markdown(rows: List[dict], preset: Preset, name: str) -> str:
         pre_s = r['pretrain']['seconds'] if r['pretrain'] else 0
         lines.append(
             f'| {r["label"]} | {r["detector"]} | {r["split"]} | '
-            f'{_fmt(r["mAP"])} | {_fmt(r["mAP50"])} | '
-            f'{_loss(r["pretrain"])} | {_fmt(r["probe"], 1)} | '
-            f'{_fmt(r.get("linear"), 1)} | {r["learned"]}'
+            f'{_fmt(r["mAP"], n=r["n"])} | {_fmt(r["mAP50"], n=r["n"])} | '
+            f'{_loss(r["pretrain"])} | '
+            f'{_fmt(r["probe"], 1, r.get("probe_n", 2))} | '
+            f'{_fmt(r.get("linear"), 1, r.get("probe_n", 2))} | '
+            f'{r["learned"]}'
             f' | {r["transfers"]} | {pre_s:.0f} | {r["finetune_s"]:.0f} |')
     return head + '\n'.join(lines) + '\n'
 

@@ -101,6 +101,7 @@ def test_table_aggregates_seeds_and_writes_md_csv_png(tmp_path):
     md = open(osp.join(work, 'results.md')).read()
     assert '| MoCo v2 | retinanet | 10pct | 0.220 ± 0.020 |' in md
     assert '4.00 vs 5.55' in md
+    assert '| 4.00 vs 5.55 | 0.7 | 0.8 |' in md  # one probe: no ± shown
     # 6 fine-tunes of 1 s + the pretraining's 3 s; CPU time only where
     # recorded
     assert '7 units: 0.1 min of unit wall time, 0.0 CPU-min (of the 1 ' \
