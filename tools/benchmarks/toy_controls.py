@@ -1,0 +1,118 @@
+# Copyright (c) mmselfdet contributors. All rights reserved.
+"""Controls of the toy benchmark's diagnosis (issue 17, docs/results.md).
+
+Same protocol as the ``cpu`` preset's fine-tuning (RetinaNet R18 toy, the
+fixed 10 % split of toy ``train``, 180 steps, seeds 0-2), with a backbone
+that is not a self-supervised export:
+
+* ``zi0``: random init with ``zero_init_residual=False`` (the init the
+  former pretraining configs started from) and its probe;
+* ``oracle``: a supervised backbone -- RetinaNet trained 250 steps on the
+  toy ``unlabeled`` split's ground truth (labels the pretraining methods
+  never see), backbone only -- and its probe: can this protocol reward good
+  backbone features at all?
+
+Usage::
+
+    python tools/benchmarks/toy_controls.py zi0 oracle \
+        [--work-dir work_dirs/diag17] [--data-root data/toy]
+
+Resumable (a finished unit has its ``result.json``); results are read from
+the units' files, as the toy benchmark does.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+
+from mmselfdet.benchmarks.units import (LAST_CPU, coco_maps,  # noqa: E402
+                                        finetune_config, read_result,
+                                        run_tool, write_result)
+
+DET = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
+SEEDS = (0, 1, 2)
+
+
+def finetune(work, root, name, seed, load=None, extra=()):
+    folder = f'{work}/finetune/{name}_s{seed}'
+    if read_result(folder):
+        return read_result(folder)
+    cfg = finetune_config(DET, folder + '/config.py', root,
+                          root + '/low_data/train_10pct_seed0.json', 180,
+                          seed, load, extra=extra)
+    sec = run_tool(['tools/train.py', cfg, '--work-dir', folder],
+                   folder + '/log.txt')
+    for f in os.listdir(folder):
+        if f.endswith('.pth'):
+            os.remove(osp.join(folder, f))
+    return write_result(folder, dict(coco_maps(folder), seconds=sec,
+                                     cpu_s=LAST_CPU.get(folder + '/log.txt')))
+
+
+def probe(work, name, ckpt, extra=()):
+    folder = f'{work}/probe/{name}'
+    if read_result(folder):
+        return read_result(folder)
+    out = folder + '/probe.json'
+    run_tool(['tools/benchmarks/probe.py', ckpt, '--depth', '18', '--out',
+              out] + list(extra), folder + '/log.txt')
+    with open(out) as f:
+        r = json.load(f)
+    return write_result(folder, dict(knn=r['knn']['top1'],
+                                     linear=r['linear']['top1'],
+                                     collapse=r['collapse']))
+
+
+def oracle_backbone(work, root):
+    """Supervised RetinaNet on toy ``unlabeled`` ground truth; returns the
+    path of its backbone-only checkpoint."""
+    import torch
+    folder = f'{work}/oracle'
+    dst = folder + '/backbone.pth'
+    if osp.isfile(dst):
+        return dst
+    cfg = finetune_config(DET, folder + '/config.py', root,
+                          root + '/annotations/unlabeled.json', 250, 0,
+                          train_img='unlabeled/')
+    run_tool(['tools/train.py', cfg, '--work-dir', folder],
+             folder + '/log.txt')
+    sd = torch.load(folder + '/iter_250.pth', map_location='cpu',
+                    weights_only=False)['state_dict']
+    torch.save(dict(state_dict={k: v for k, v in sd.items()
+                                if k.startswith('backbone.')}, meta={}), dst)
+    write_result(folder, dict(coco_maps(folder)))
+    return dst
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('controls', nargs='+', choices=['zi0', 'oracle'])
+    p.add_argument('--work-dir', default='work_dirs/diag17')
+    p.add_argument('--data-root', default='data/toy')
+    args = p.parse_args(argv)
+    work, root = osp.abspath(args.work_dir), osp.abspath(args.data_root)
+    if not osp.isfile(root + '/low_data/train_10pct_seed0.json'):
+        sys.exit(f'{root}/low_data/ is missing: run the toy benchmark '
+                 '(bash tools/quickstart.sh) first, it writes the split')
+    for c in args.controls:
+        if c == 'zi0':
+            for s in SEEDS:
+                print('zi0', s, finetune(work, root, 'random_zi0', s, extra=[
+                    'model = dict(backbone=dict(zero_init_residual=False))'
+                ]), flush=True)
+            print(probe(work, 'random_zi0_s0', 'random',
+                        ['--zero-init-residual', 'false']), flush=True)
+        if c == 'oracle':
+            o = oracle_backbone(work, root)
+            print('oracle probe', probe(work, 'oracle', o), flush=True)
+            for s in SEEDS:
+                print('oracle', s, finetune(work, root, 'oracle', s, load=o),
+                      flush=True)
+
+
+if __name__ == '__main__':
+    main()
