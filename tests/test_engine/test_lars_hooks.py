@@ -135,8 +135,11 @@ def test_lars_config_excludes_every_1d_param(path):
     every weight of >= 2 dims is decayed and LARS-scaled."""
     cfg = Config.fromfile(path)
     wrapper_cfg = cfg.optim_wrapper.copy()
-    if wrapper_cfg['type'] == 'AmpOptimWrapper':  # needs CUDA; same groups
-        wrapper_cfg['type'] = 'OptimWrapper'
+    # AMP wrappers need CUDA; their fp32 twins build the same param groups
+    fp32_of = {'AmpOptimWrapper': 'OptimWrapper',
+               'NonFiniteGuardAmpOptimWrapper': 'NonFiniteGuardOptimWrapper'}
+    if wrapper_cfg['type'] in fp32_of:
+        wrapper_cfg['type'] = fp32_of[wrapper_cfg['type']]
         wrapper_cfg.pop('loss_scale', None)
     model = MODELS.build(cfg.model)
     wrapper = build_optim_wrapper(model, wrapper_cfg)
