@@ -247,7 +247,7 @@ def test_tiny_end_to_end(tmp_path, monkeypatch):
     argv = ['--work-dir', work, '--data-root', str(tmp_path / 'toy'),
             '--methods', 'mocov2', '--pretrain-iters', '2',
             '--finetune-iters', '2', '--seeds', '0', '--probe-seeds', '0',
-            '--toy-size', '40', '20', '8', '--jobs', '1']
+            '--toy-size', '40', '20', '8', '--jobs', '2']
     rows = quickstart.main(argv)
     assert [r['init'] for r in rows] == ['random', 'mocov2']
     for r in rows:
