@@ -80,8 +80,8 @@ def oracle_backbone(work, root):
                           train_img='unlabeled/')
     run_tool(['tools/train.py', cfg, '--work-dir', folder],
              folder + '/log.txt')
-    sd = torch.load(folder + '/iter_250.pth', map_location='cpu',
-                    weights_only=False)['state_dict']
+    from mmselfdet.export.transfer import load_checkpoint_file
+    sd = load_checkpoint_file(folder + '/iter_250.pth')['state_dict']
     torch.save(dict(state_dict={k: v for k, v in sd.items()
                                 if k.startswith('backbone.')}, meta={}), dst)
     write_result(folder, dict(coco_maps(folder)))
