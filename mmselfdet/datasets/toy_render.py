@@ -1,23 +1,8 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""The toy dataset's scene renderer (:mod:`mmselfdet.datasets.toy` writes
-the files): cluttered scenes with 1-8 objects from five categories that
-differ in both *shape* and *texture*:
-
-==========  ============  ==================================================
-category    shape         texture (random colours / orientation / period)
-==========  ============  ==================================================
-disc        ellipse-ish   solid colour
-square      rotated sq.   two-colour stripes
-triangle    triangle      two-colour checkerboard
-ring        annulus       dots on a base colour
-cross       plus sign     linear two-colour gradient
-==========  ============  ==================================================
-
-Colours are drawn from the same distribution for every category, so colour
-alone never identifies a class. Backgrounds mix a smooth colour gradient, a
-low-frequency colour field, low-contrast noise, faint blobs and thin line
-segments; none of those are objects. Later objects are drawn over earlier
-ones; every instance describes the *visible* part of its object.
+"""The toy dataset's scene renderer; :mod:`mmselfdet.datasets.toy` writes
+the files and documents the scenes (five categories that differ in shape
+and texture, colours shared by every category, cluttered backgrounds,
+visible-part annotations).
 
 Only numpy and OpenCV are needed (no torch).
 """
