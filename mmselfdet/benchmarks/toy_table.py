@@ -24,7 +24,6 @@ two 10-minute runs); ``--report-only`` rebuilds the table from the files.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +32,8 @@ from typing import Callable, Dict, List, Optional
 from mmselfdet.benchmarks import report
 from mmselfdet.benchmarks.methods import METHODS, check_methods
 from mmselfdet.benchmarks.presets import DETECTORS, PRESETS, Preset
-from mmselfdet.benchmarks.units import (LAST_CPU, REPO, coco_maps,
-                                        finetune_config, last_checkpoint,
-                                        loss_vs_chance,
+from mmselfdet.benchmarks.units import (LAST_CPU, REPO, last_checkpoint,
+                                        loss_vs_chance, run_finetune,
                                         pretrain_config, read_result,
                                         run_tool, scalar_records,
                                         write_result)
@@ -194,15 +192,9 @@ def _finetune_unit(name, det, split, seed, export: Optional[Unit], preset,
     def fn():
         load = None if export is None else \
             read_result(export.folder)['exported']
-        cfg = finetune_config(DETECTORS[det], osp.join(folder, 'config.py'),
-                              data_root, split_ann(data_root, split),
-                              preset.finetune_iters[split], seed, load)
-        sec = run_tool(['tools/train.py', cfg, '--work-dir', folder],
-                       osp.join(folder, 'log.txt'))
-        for ckpt in os.listdir(folder):  # the table needs no weights
-            if ckpt.endswith('.pth'):
-                os.remove(osp.join(folder, ckpt))
-        return dict(coco_maps(folder), seconds=sec, cpu_s=_cpu(folder))
+        return run_finetune(folder, DETECTORS[det], data_root,
+                            split_ann(data_root, split),
+                            preset.finetune_iters[split], seed, load)
 
     return Unit(f'fine-tune {det} {split} from {name} (seed {seed})', folder,
                 fn, [] if export is None else [export])

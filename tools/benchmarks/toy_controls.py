@@ -22,16 +22,16 @@ the units' files, as the toy benchmark does.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from mmselfdet.benchmarks.units import (LAST_CPU, coco_maps,  # noqa: E402
+from mmselfdet.benchmarks.units import (coco_maps,  # noqa: E402
                                         finetune_config, read_result,
-                                        run_tool, write_result)
+                                        run_finetune, run_tool,
+                                        write_result)
 
 DET = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
 SEEDS = (0, 1, 2)
@@ -41,16 +41,9 @@ def finetune(work, root, name, seed, load=None, extra=()):
     folder = f'{work}/finetune/{name}_s{seed}'
     if read_result(folder):
         return read_result(folder)
-    cfg = finetune_config(DET, folder + '/config.py', root,
-                          root + '/low_data/train_10pct_seed0.json', 180,
-                          seed, load, extra=extra)
-    sec = run_tool(['tools/train.py', cfg, '--work-dir', folder],
-                   folder + '/log.txt')
-    for f in os.listdir(folder):
-        if f.endswith('.pth'):
-            os.remove(osp.join(folder, f))
-    return write_result(folder, dict(coco_maps(folder), seconds=sec,
-                                     cpu_s=LAST_CPU.get(folder + '/log.txt')))
+    return write_result(folder, run_finetune(
+        folder, DET, root, root + '/low_data/train_10pct_seed0.json', 180,
+        seed, load, extra=extra))
 
 
 def probe(work, name, ckpt, extra=()):
