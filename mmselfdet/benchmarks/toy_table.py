@@ -51,12 +51,19 @@ class Unit:
     ``folder/result.json``; it runs after every unit in ``deps``."""
 
     def __init__(self, name: str, folder: str, fn: Callable[[], dict],
-                 deps: List['Unit'] = ()):
+                 deps: List['Unit'] = (),
+                 covers: Optional[Callable[[dict], bool]] = None):
         self.name, self.folder, self.fn = name, folder, fn
         self.deps = list(deps)
+        # does a finished result cover what the preset asks now (e.g. a
+        # pipeline run with fewer seeds is run again, reusing its stages)
+        self.covers = covers
 
     def done(self) -> bool:
-        return read_result(self.folder) is not None
+        res = read_result(self.folder)
+        if res is None:
+            return False
+        return self.covers is None or bool(self.covers(res))
 
 
 def split_ann(data_root: str, split: str) -> str:
@@ -218,7 +225,13 @@ def _pipeline_unit(name, preset, work, data_root) -> Unit:
         with open(osp.join(run, 'results.json')) as f:
             return dict(json.load(f), seconds=sec, cpu_s=_cpu(folder))
 
-    return Unit(f'DETR pretraining pipeline {name}', folder, fn)
+    def covers(res: dict) -> bool:
+        have = {r.get('seed') for r in res.get('finetune', [])}
+        return (set(preset.seeds) <= have and res.get('finetune_iters')
+                == preset.finetune_iters['100pct'])
+
+    return Unit(f'DETR pretraining pipeline {name}', folder, fn,
+                covers=covers)
 
 
 def run_units(units: List[Unit], jobs: int = 1) -> None:

@@ -132,6 +132,24 @@ def test_own_pipeline_rows_compare_with_their_own_random_rows(tmp_path):
     assert by['simdetr']['learned'] == 'unknown'  # no chance, no probe
 
 
+def test_pipeline_run_with_fewer_seeds_is_not_done(tmp_path):
+    """A DETR pipeline result that lacks a seed (or has another budget) the
+    preset asks for is run again (its own stages are reused there)."""
+    preset = Preset(methods=('simdetr', ), seeds=(0, 1))
+    unit = toy_table.plan(preset, str(tmp_path), str(tmp_path / 'd'),
+                          ['simdetr'], with_random=False)[0]
+    ft = preset.finetune_iters['100pct']
+    recs = [dict(init=i, seed=0, mAP=0.1, mAP50=0.1, seconds=1.0)
+            for i in ('simdetr', 'random')]
+    write_result(unit.folder, dict(finetune=recs, finetune_iters=ft))
+    assert not unit.done()
+    recs += [dict(r, seed=1) for r in recs]
+    write_result(unit.folder, dict(finetune=recs, finetune_iters=ft + 1))
+    assert not unit.done()
+    write_result(unit.folder, dict(finetune=recs, finetune_iters=ft))
+    assert unit.done()
+
+
 def test_finished_units_are_not_rerun_and_a_failure_spares_the_rest(
         tmp_path):
     calls = []
