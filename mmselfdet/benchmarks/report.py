@@ -21,7 +21,7 @@ import json
 import os
 import os.path as osp
 import statistics
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from mmselfdet.benchmarks.methods import METHODS
 from mmselfdet.benchmarks.presets import Preset

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional
 from mmselfdet.benchmarks import report
 from mmselfdet.benchmarks.methods import METHODS, check_methods
 from mmselfdet.benchmarks.presets import DETECTORS, PRESETS, Preset
-from mmselfdet.benchmarks.units import (LAST_CPU, REPO, last_checkpoint,
+from mmselfdet.benchmarks.units import (LAST_CPU, last_checkpoint,
                                         loss_vs_chance, run_finetune,
                                         pretrain_config, read_result,
                                         run_tool, scalar_records,

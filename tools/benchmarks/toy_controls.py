@@ -11,10 +11,18 @@ that is not a self-supervised export:
   toy ``unlabeled`` split's ground truth (labels the pretraining methods
   never see), backbone only -- and its probe: can this protocol reward good
   backbone features at all?
+* ``sweep``: one MoCo v2 pretraining of 1200 steps from the fair init
+  (the ``cpu`` preset's 300 steps x 4, cosine schedule over the 1200),
+  checkpoints every 300 steps; per checkpoint the loss beside its chance
+  level, the probe and the collapse statistics; the 1200-step export is
+  fine-tuned with seeds 0-2: does the object k-NN come back once the
+  scene-level features saturate?
+* ``sweep-insloc``: the same for InsLoc (FPN), whose 300 steps stayed at
+  its chance level: does it learn with 4x the steps?
 
 Usage::
 
-    python tools/benchmarks/toy_controls.py zi0 oracle \
+    python tools/benchmarks/toy_controls.py zi0 oracle sweep \
         [--work-dir work_dirs/diag17] [--data-root data/toy]
 
 Resumable (a finished unit has its ``result.json``); results are read from
@@ -29,9 +37,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
 from mmselfdet.benchmarks.units import (coco_maps,  # noqa: E402
-                                        finetune_config, read_result,
+                                        finetune_config, loss_vs_chance,
+                                        pretrain_config, read_result,
                                         run_finetune, run_tool,
-                                        write_result)
+                                        scalar_records, write_result)
 
 DET = 'configs/benchmarks/retinanet_r18_fpn_1xb8-12e_toy.py'
 SEEDS = (0, 1, 2)
@@ -81,9 +90,54 @@ def oracle_backbone(work, root):
     return dst
 
 
+def sweep_checkpoints(work, root, method, iters=1200, every=300):
+    """One long pretraining of ``method`` with a checkpoint every ``every``
+    steps; returns {step: checkpoint path}."""
+    from mmselfdet.methods import METHODS
+    folder = f'{work}/sweep_{method}'
+    steps = list(range(every, iters + 1, every))
+    ckpts = {k: f'{folder}/iter_{k}.pth' for k in steps}
+    if not all(osp.isfile(c) for c in ckpts.values()):
+        cfg = pretrain_config(METHODS[method].toy_config,
+                              folder + '/config.py', root, iters, True)
+        run_tool(['tools/train.py', cfg, '--work-dir', folder,
+                  '--cfg-options', f'default_hooks.checkpoint.interval={every}',
+                  'default_hooks.checkpoint.max_keep_ckpts=-1'],
+                 folder + '/log.txt')
+    return ckpts
+
+
+def sweep(work, root, method):
+    ckpts = sweep_checkpoints(work, root, method)
+    recs = scalar_records(f'{work}/sweep_{method}')
+    rows = {}
+    for k, ckpt in ckpts.items():
+        folder = f'{work}/sweep_export/{method}/{k}'
+        out = folder + '/exported.pth'
+        if not osp.isfile(out):
+            run_tool(['tools/export_checkpoint.py', ckpt, out,
+                      '--downstream-config', DET, '--parts', 'backbone.'],
+                     folder + '/log.txt')
+        # the loss over the last 40 steps before the checkpoint (2 records)
+        window = [r for r in recs if 'loss' in r and k - 40 < r['step'] <= k]
+        lc = loss_vs_chance(window, tail=1.0)
+        pr = probe(work, f'sweep_{method}_{k}', out,
+                   ['--zero-init-residual', 'true'])
+        rows[k] = dict(step=k, loss=lc['loss'], chance=lc['chance'], **pr)
+        print('sweep', method, rows[k], flush=True)
+    last = max(ckpts)
+    fts = [finetune(work, root, f'sweep_{method}_{last}', s,
+                    load=f'{work}/sweep_export/{method}/{last}/exported.pth')
+           for s in SEEDS]
+    print('sweep fine-tune', method, last, fts, flush=True)
+    write_result(f'{work}/sweep/{method}',
+                 dict(rows=list(rows.values()), finetune=fts))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('controls', nargs='+', choices=['zi0', 'oracle'])
+    p.add_argument('controls', nargs='+',
+                   choices=['zi0', 'oracle', 'sweep', 'sweep-insloc'])
     p.add_argument('--work-dir', default='work_dirs/diag17')
     p.add_argument('--data-root', default='data/toy')
     args = p.parse_args(argv)
@@ -105,6 +159,10 @@ def main(argv=None):
             for s in SEEDS:
                 print('oracle', s, finetune(work, root, 'oracle', s, load=o),
                       flush=True)
+        if c == 'sweep':
+            sweep(work, root, 'mocov2')
+        if c == 'sweep-insloc':
+            sweep(work, root, 'insloc')
 
 
 if __name__ == '__main__':
