@@ -226,6 +226,7 @@ class SelfTrainingRounds:
         if len(boxes) == 0:
             return np.zeros((0, fmap.shape[1]), np.float32)
         rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
-        out = roi_align(fmap, rois.to(fmap), (2, 2),
+        # contiguous: mmcv's kernel misreads a channels_last map
+        out = roi_align(fmap.contiguous(), rois.to(fmap), (2, 2),
                         fmap.shape[-1] / input_w, 2, 'avg', True)
         return out.mean((2, 3)).float().cpu().numpy()  # (M, C)

@@ -132,10 +132,12 @@ def test_config_diff_names_the_differing_keys(tool):
 
 
 def test_tiny_cpu_heat_map_share(tool, toy_root):
+    # in channels_last too (the SoCo RoIAlign path runs guarded)
     res = tool.main([E2E, '--steps', '1', '--warmup', '0', '--batch-size',
                      '2', '--workers', '0', '--device', 'cpu',
-                     '--cfg-options',
+                     '--channels-last', '--cfg-options',
                      f'train_dataloader.dataset.data_root={toy_root}/'])
+    assert res['channels_last'] is True
     assert 0 < res['box_source_ms'] < res['step_ms']
     # one step: the share is the step's own ratio
     assert res['box_source_share'] == pytest.approx(

@@ -91,6 +91,9 @@ def parse_args(argv=None):
                    help='torch.set_num_threads (default: unchanged)')
     p.add_argument('--amp', action='store_true',
                    help='the AMP twin of the optim wrapper (CUDA, fp16)')
+    p.add_argument('--channels-last', action='store_true',
+                   help='the model in channels_last (ChannelsLastHook\'s '
+                   'conversion, RoIAlign guarded)')
     p.add_argument('--time-module', nargs='+', default=None,
                    help='submodules timed inside the step (default: '
                    'box_source when the model has it; none: no hooks)')
@@ -183,6 +186,9 @@ def build(args, cfg=None):
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     model = MODELS.build(cfg.model).to(device)
+    if args.channels_last:
+        from mmselfdet.models.utils.memory_format import to_channels_last
+        to_channels_last(model)
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
@@ -371,7 +377,8 @@ def main(argv=None) -> dict:
     result = dict(config=osp.relpath(osp.abspath(args.config), REPO)
                   if osp.exists(args.config) else args.config,
                   device=str(device), batch_size=job['batch_size'],
-                  steps=args.steps, warmup=args.warmup, amp=args.amp)
+                  steps=args.steps, warmup=args.warmup, amp=args.amp,
+                  channels_last=args.channels_last)
     per_job = run_interleaved(
         [(j['model'], j['optim_wrapper'], j['next_batch'], j['clock'])
          for j in jobs], args.steps, args.warmup)

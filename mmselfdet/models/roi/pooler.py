@@ -83,6 +83,9 @@ class MultiLevelRoIPooler(nn.Module):
             raise ValueError(f'{len(feats)} feature levels given, the pooler '
                              f'has strides {self.featmap_strides}')
         rois = rois.to(feats[0].dtype)
+        # mmcv's RoIAlign reads NCHW: channels_last features would be
+        # misread silently (a no-op for contiguous features)
+        feats = [f.contiguous() for f in feats]
         if self.mode == 'all':
             return [layer(f, rois) for layer, f in zip(self.roi_layers, feats)]
         levels = self.assign_levels(rois)

@@ -132,8 +132,9 @@ def crop_patches(img: Tensor,
     limit = boxes.new_tensor([width, height, width, height], dtype=boxes.dtype)
     region = torch.minimum(region.clamp(min=0), limit)
     rois = torch.cat([batch_idx[:, None].to(boxes), region], 1)
-    patches = roi_align(img, rois.to(img.dtype), (size, size), 1.0, 2,
-                        'avg', True)
+    # mmcv's kernel reads NCHW: a channels_last image would be misread
+    patches = roi_align(img.contiguous(), rois.to(img.dtype), (size, size),
+                        1.0, 2, 'avg', True)
     wh = (region[:, 2:] - region[:, :2]).clamp(min=1e-6)
     inner = (boxes - region[:, :2].repeat(1, 2)) * (size / wh).repeat(1, 2)
     inner = inner.clamp(0, size)
