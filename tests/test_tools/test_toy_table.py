@@ -177,6 +177,22 @@ def test_finished_units_are_not_rerun_and_a_failure_spares_the_rest(
     assert calls == []
 
 
+def test_two_stage_units_run_after_every_retinanet_unit(tmp_path):
+    ran = []
+
+    def make(name, deps=()):
+        return toy_table.Unit(name, str(tmp_path / name),
+                              lambda: ran.append(name) or {}, list(deps))
+
+    pre = make('pretrain a')
+    units = [make('fine-tune two-stage 10pct from a (seed 0)', [pre]),
+             make('fine-tune retinanet 10pct from a (seed 0)', [pre]), pre,
+             make('fine-tune retinanet 10pct from random (seed 0)')]
+    toy_table.run_units(units, jobs=1)
+    assert ran[0] == 'pretrain a'
+    assert ran[-1].startswith('fine-tune two-stage')
+
+
 def test_plan_of_presets_and_parts(tmp_path):
     work, root = str(tmp_path / 'w'), str(tmp_path / 'd')
     cpu = PRESETS['cpu']
