@@ -2,26 +2,20 @@
 """tools/benchmarks/embedder_stats.py: the common-component ratio is
 |batch mean| / mean distance from it, and the tool reports it per layer of
 a real InsLoc box embedder on a toy batch (a checkpoint loads into it)."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import torch
 
-from ..utils import REPO
+from ..utils import REPO, load_tool
 
 CFG = osp.join(REPO, 'configs/insloc/insloc_r18_fpn_1xb32-150it_toy.py')
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'embedder_stats', osp.join(REPO, 'tools', 'benchmarks',
-                                   'embedder_stats.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('tools/benchmarks/embedder_stats.py')
 
 
 def test_common_ratio(tool):

@@ -3,23 +3,17 @@
 tiny on the CPU -- its data layouts are what the paper configs read, a
 figure's throughput JSON lands in the summary, AMP figures are skipped on
 a CPU, and a second run keeps finished figures."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 
-from ..utils import REPO
+from ..utils import REPO, load_tool
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'gpu_figures', osp.join(REPO, 'tools', 'benchmarks',
-                                'gpu_figures.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('tools/benchmarks/gpu_figures.py')
 
 
 def test_every_figure_names_an_existing_config(tool):

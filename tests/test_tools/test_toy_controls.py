@@ -3,24 +3,19 @@
 the mean of the records logged in the 40 steps before it, beside the chance
 level; every checkpoint is exported and probed, the last one fine-tuned per
 seed; the result lands in ``sweep/<method>/result.json``."""
-import importlib.util
 import os
 import os.path as osp
 
 import pytest
 
 from mmselfdet.benchmarks.units import read_result
-from ..utils import REPO
+
+from ..utils import load_tool
 
 
 @pytest.fixture()
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'toy_controls', osp.join(REPO, 'tools', 'benchmarks',
-                                 'toy_controls.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('tools/benchmarks/toy_controls.py')
 
 
 def test_sweep_rows(tool, tmp_path, monkeypatch):
