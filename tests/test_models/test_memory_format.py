@@ -73,8 +73,13 @@ def test_insloc_in_channels_last_gives_the_same_losses_and_gradients():
 
 
 def test_hook_converts_the_model():
+    from mmselfdet.engine.hooks import channels_last_hook
+    from mmselfdet.registry import HOOKS
+    hook = HOOKS.build(dict(type='ChannelsLastHook'))  # the config switch
+    assert type(hook) is channels_last_hook.ChannelsLastHook is \
+        ChannelsLastHook
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), RoIAlign(2, 1.0))
     runner = SimpleNamespace(model=model)
-    ChannelsLastHook().before_run(runner)
+    hook.before_run(runner)
     assert model[0].weight.is_contiguous(memory_format=CL)
     assert model[1]._nchw_guard
