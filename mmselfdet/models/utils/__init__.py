@@ -5,6 +5,7 @@ from .feature_queue import FeatureQueue, all_queues, concat_all_gather
 from .jigsaw import merge_jigsaw, split_jigsaw
 from .momentum import (CosineMomentumEMA, build_momentum_encoder,
                        momentum_copy, momentum_keys)
+from .split_norm import SplitBatchNorm
 from .view_geometry import (clip_visible, crop_patches, map_boxes_batched,
                             shared_region, view_matrices)
 
@@ -13,4 +14,4 @@ __all__ = ['BoxEncoder', 'EncoderFeatures', 'FeatureQueue', 'all_queues',
            'build_momentum_encoder', 'momentum_copy', 'momentum_keys',
            'CosineMomentumEMA', 'merge_jigsaw', 'split_jigsaw',
            'clip_visible', 'crop_patches', 'map_boxes_batched',
-           'shared_region', 'view_matrices']
+           'shared_region', 'view_matrices', 'SplitBatchNorm']

@@ -95,12 +95,15 @@ class BoxEncoder(BaseModule):
 
     def embed_pooled(self, pooled: Sequence[Tensor]) -> List[Tensor]:
         """L x (R, C, S, S) pooled levels -> L x (R, D), the embedder (and
-        projector) run once on all levels together."""
-        num = pooled[0].size(0)
-        emb = self.box_embedder(torch.cat(list(pooled), dim=0))  # (L * R, D)
+        projector) run once on all levels together, box-major (the L levels
+        of box 0, then of box 1, ...), so that a contiguous part of the
+        batch holds whole boxes of whole images (``SplitBN``)."""
+        num, num_levels = pooled[0].size(0), len(pooled)
+        x = torch.stack(list(pooled), dim=1).flatten(0, 1)  # (R * L, C, S, S)
+        emb = self.box_embedder(x)  # (R * L, D)
         if self.projector is not None:
-            emb = self.projector(emb)  # (L * R, D')
-        return list(emb.split(num, dim=0))  # L x (R, D')
+            emb = self.projector(emb)  # (R * L, D')
+        return list(emb.unflatten(0, (num, num_levels)).unbind(1))  # L x (R, D')
 
     def embed(self, feats: Sequence[Tensor], rois: Tensor) -> List[Tensor]:
         """Embeddings of ``rois`` (R, 5) on ``feats`` (the ``pyramid``):
