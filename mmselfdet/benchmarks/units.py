@@ -158,14 +158,21 @@ def finetune_config(det_cfg: str, out: str, data_root: str, ann_file: str,
                     extra: Sequence[str] = ()) -> str:
     """Derive one fine-tuning run (iteration-based: ``iters`` steps, lr
     drops at 2/3 and 11/12) and write it to ``out``; ``extra`` lines are
-    appended (config overrides)."""
+    appended (config overrides).
+
+    The training images are drawn by mmengine's ``InfiniteSampler``: with
+    an epoch-based sampler, mmengine's ``IterBasedTrainLoop`` sleeps 2 s at
+    every epoch end, and the 10 % split (20 images, 3 batches of 8) ends an
+    epoch every 3 steps -- a third of a fine-tuning's wall time was that
+    sleep (docs/benchmarks.md)."""
     root = data_root.rstrip('/') + '/'
     val_ann = val_ann or root + 'annotations/val.json'
     warm = min(50, max(1, iters // 4))
     lines = [
         f'_base_ = {osp.join(REPO, det_cfg)!r}',
         f'data_root = {root!r}',
-        'train_dataloader = dict(dataset=dict(data_root=data_root, '
+        'train_dataloader = dict(sampler=dict(type="InfiniteSampler", '
+        'shuffle=True), dataset=dict(data_root=data_root, '
         f'ann_file={ann_file!r}, data_prefix=dict(img={train_img!r})))',
         'val_dataloader = dict(dataset=dict(data_root=data_root, '
         f'ann_file={val_ann!r}, data_prefix=dict(img={val_img!r})))',

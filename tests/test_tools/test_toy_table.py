@@ -240,6 +240,9 @@ def test_derived_configs_load_and_say_what_they_change(tmp_path):
     assert cfg.randomness.seed == 2 and cfg.load_from == '/w/exported.pth'
     assert cfg.train_dataloader.dataset.ann_file == \
         '/data/toy/low_data/x.json'
+    # no epoch ends: mmengine's IterBasedTrainLoop sleeps 2 s at each one
+    sampler = cfg.train_dataloader.sampler
+    assert (sampler.type, sampler.shuffle) == ('InfiniteSampler', True)
     assert cfg.val_evaluator.ann_file == '/data/toy/annotations/val.json'
     out = pretrain_config(METHODS['insloc'].config, str(tmp_path / 'p.py'),
                           '/data/toy', 300, fair_init=True)
