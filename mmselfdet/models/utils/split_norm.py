@@ -31,7 +31,8 @@ class SplitBatchNorm(nn.BatchNorm2d):
     """BatchNorm (any input rank 2-5) whose training statistics come from
     ``num_splits`` contiguous equal parts of the batch, each normalised
     with its own mean and variance; the running statistics are updated once
-    per part.
+    per part. A part holds whole images when every image contributes the
+    same number of rows (one box per image and level for InsLoc).
 
     Args:
         num_features (int): Channels.
@@ -61,8 +62,8 @@ class SplitBatchNorm(nn.BatchNorm2d):
         if n % self.num_splits:
             raise ValueError(
                 f'SplitBN: a batch of {n} rows does not split into '
-                f'num_splits={self.num_splits} equal parts (the batch size, '
-                f'and the boxes per image for a box head, must be '
+                f'num_splits={self.num_splits} equal parts (images per '
+                f'batch, and a box head\'s rows = boxes x levels, must be '
                 f'divisible by num_splits)')
         return torch.cat([super(SplitBatchNorm, self).forward(part)
                           for part in x.chunk(self.num_splits)], dim=0)
