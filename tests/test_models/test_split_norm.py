@@ -48,6 +48,18 @@ def test_each_part_is_normalised_with_its_own_statistics(shape):
     assert int(bn.num_batches_tracked) == g
 
 
+def test_every_sample_gets_a_gradient_only_from_its_own_part():
+    torch.manual_seed(0)
+    bn = SplitBatchNorm(3, num_splits=2).train()
+    x = torch.randn(6, 3, 4, 4, requires_grad=True)
+    out = bn(x)
+    # a loss on part 1 only: part 0 gets no gradient, every row of part 1
+    # does (BatchNorm couples the rows of one part)
+    (out[3:] * torch.randn_like(out[3:])).sum().backward()
+    assert torch.count_nonzero(x.grad[:3]) == 0
+    assert all(torch.count_nonzero(g) > 0 for g in x.grad[3:])
+
+
 def test_eval_mode_and_one_split_are_plain_batchnorm():
     torch.manual_seed(0)
     x = torch.randn(4, 3, 5, 5)
