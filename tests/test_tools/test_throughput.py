@@ -173,3 +173,22 @@ def test_amp_is_train_py_twin_in_fp16(tool):
     assert ow.type == 'NonFiniteGuardAmpOptimWrapper'
     assert ow.loss_scale == 'dynamic' and ow.get('dtype') is None
     assert torch.get_autocast_dtype('cuda') == torch.float16
+
+
+def test_fp32_is_the_amp_configs_fp32_twin(tool):
+    """``--fp32`` turns an AMP config's wrapper into its fp32 twin, without
+    the AMP-only keys (the fp32 side of an fp16 vs fp32 figure)."""
+    soco = osp.join(REPO, 'configs/soco/soco_r50_fpn_8xb32-lars-100e_in1k.py')
+    args = tool.parse_args([soco, '--fp32', '--device', 'cpu'])
+    amp_ow = tool.load_config(soco, None, tool.parse_args([soco])).optim_wrapper
+    assert amp_ow.type == 'NonFiniteGuardAmpOptimWrapper'
+    ow = tool.load_config(soco, None, args).optim_wrapper
+    assert ow.type == 'NonFiniteGuardOptimWrapper'
+    assert 'loss_scale' not in ow and 'dtype' not in ow
+    assert ow.optimizer == amp_ow.optimizer  # nothing else changed
+    # an fp32 config is left as it is
+    assert tool.load_config(CFG, None, tool.parse_args(
+        [CFG, '--fp32'])).optim_wrapper.type == 'NonFiniteGuardOptimWrapper'
+    args.amp = True
+    with pytest.raises(ValueError, match='--amp and --fp32'):
+        tool.load_config(soco, None, args)

@@ -17,9 +17,15 @@ annotations/instances_train2017.json}``; the toy ground truth stands in for
 the selective-search proposal files (SoCo, object-aware crops), so no
 proposal generation runs on the GPU machine's clock.
 
-``--tiny`` (the CPU test): batch 2 and no DataLoader workers; with
-``--device cpu`` the figures whose config or flags use AMP are skipped and
-listed (mmengine's AMP wrapper needs CUDA).
+Images are ``--img-size`` = 448 px squares by default (0.20 MP, as
+ImageNet's common 500 x 375; a toy scene's JPEG decodes in about the time
+of a natural photo of that size, ``docs/benchmarks.md``), so the CPU
+workers' decode costs what real files cost.
+
+``--tiny`` (the CPU test): batch 2 and no DataLoader workers. With
+``--device cpu`` a figure that uses AMP (mmengine's AMP wrapper needs CUDA)
+runs in fp32 instead: ``--amp`` dropped, an AMP config's wrapper swapped
+for its fp32 twin (``throughput.py --fp32``); its status says so.
 """
 import argparse
 import json
@@ -35,6 +41,19 @@ sys.path.insert(0, REPO)
 
 IN1K = 'imagenet'
 COCO = 'coco'
+
+# stock mmdet's R50-FPN detectors given the papers' protocol
+# (configs/benchmarks/_base_/protocol.py): --stock-options values
+SAME_BACKBONE_NECK = [
+    'model.backbone.frozen_stages=-1', 'model.backbone.init_cfg=None',
+    'model.backbone.norm_cfg.type=SyncBN', 'model.backbone.norm_eval=False',
+    'model.neck.norm_cfg.type=SyncBN', 'model.neck.norm_cfg.requires_grad=True']
+SAME_ROI_HEADS = [  # mmdet's 4conv1fc head (ours only sets its default norm)
+    'model.roi_head.bbox_head.type=Shared4Conv1FCBBoxHead',
+    'model.roi_head.bbox_head.norm_cfg.type=SyncBN',
+    'model.roi_head.bbox_head.norm_cfg.requires_grad=True',
+    'model.roi_head.mask_head.norm_cfg.type=SyncBN',
+    'model.roi_head.mask_head.norm_cfg.requires_grad=True']
 
 # name, config, data layout, extra throughput.py arguments, AMP in the
 # config itself (skipped by --tiny on CPU); targets first
@@ -59,6 +78,16 @@ FIGURES = [
     ('mask-rcnn-vs-stock', 'configs/benchmarks/mask-rcnn_r50-syncbn_fpn-'
      '4conv1fc_ms-1x_coco.py', COCO,
      ['--compare', 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'], False),
+    # stock given our protocol's model values: the ratio is the plugin's
+    # overhead alone (model_diff empty, or only the head's type name)
+    ('retinanet-vs-stock-same', 'configs/benchmarks/retinanet_r50-syncbn_'
+     'fpn_ms-1x_coco.py', COCO,
+     ['--compare', 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+      '--stock-options'] + SAME_BACKBONE_NECK, False),
+    ('mask-rcnn-vs-stock-same', 'configs/benchmarks/mask-rcnn_r50-syncbn_'
+     'fpn-4conv1fc_ms-1x_coco.py', COCO,
+     ['--compare', 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+      '--stock-options'] + SAME_BACKBONE_NECK + SAME_ROI_HEADS, False),
     ('detco-gpuaug', 'configs/detco/detco-gpuaug_r50_8xb32-coslr-200e_in1k.py',
      IN1K, ['--ceiling'], False),
     ('objcrop-gpuaug', 'configs/objcrop/mocov2-objcrop-gpuaug_r50_8xb32-coslr-'
@@ -108,12 +137,30 @@ def make_data(root: str, img_size: int, num: int) -> None:
         shutil.copyfile(ann, osp.join(base, prop_rel))
 
 
+def dataset_key(cfg_path: str) -> str:
+    """Dotted key of the train dataset that holds ``data_root``, through
+    dataset wrappers (InsLoc's ``MultiImageMixDataset``)."""
+    from mmengine.config import Config
+    ds = Config.fromfile(osp.join(REPO, cfg_path)).train_dataloader.dataset
+    key = 'train_dataloader.dataset'
+    while 'data_root' not in ds and isinstance(ds.get('dataset'), dict):
+        ds, key = ds.dataset, key + '.dataset'
+    if 'data_root' not in ds:
+        raise KeyError(f'{cfg_path}: no data_root in {key} or the datasets '
+                       'it wraps')
+    return key
+
+
 def figure_command(fig, data_root: str, out_json: str, args) -> list:
-    name, cfg, layout, extra, _ = fig
+    name, cfg, layout, extra, amp = fig
     root = osp.join(data_root, layout) + '/'
-    opts = [f'train_dataloader.dataset.data_root={root}']
+    key = dataset_key(cfg)
+    opts = [f'{key}.data_root={root}']
     if layout == COCO and '--compare' in extra:  # detector fine-tuning
-        opts.append(f'train_dataloader.dataset.metainfo.classes={TOY_CLASSES}')
+        opts.append(f'{key}.metainfo.classes={TOY_CLASSES}')
+    if args.device == 'cpu' and amp:  # mmengine's AMP wrapper needs CUDA
+        extra = [a for a in extra if a != '--amp']
+        extra = extra + ['--fp32']
     cmd = [sys.executable, osp.join(REPO, 'tools/benchmarks/throughput.py'),
            osp.join(REPO, cfg), '--device', args.device, '--steps',
            str(args.steps), '--warmup', str(args.warmup), '--out', out_json
@@ -132,12 +179,16 @@ def summary(rows: list) -> str:
             ('overhead vs stock', 'overhead_ratio', '{:.3f}'),
             ('heat-map share', 'box_source_share', '{:.3f}'),
             ('peak MiB', 'peak_mem_mib', '{:.0f}')]
-    out = ['| figure | ' + ' | '.join(c[0] for c in cols) + ' | status |',
-           '|---|' + '---|' * (len(cols) + 1)]
+    out = ['| figure | ' + ' | '.join(c[0] for c in cols) +
+           ' | AMP | model_diff | status |',
+           '|---|' + '---|' * (len(cols) + 3)]
     for name, res, status in rows:
         cells = [c[2].format(res[c[1]]) if isinstance(res.get(c[1]),
                                                       (int, float))
                  else '-' for c in cols]
+        cells.append({True: 'fp16', False: 'fp32'}.get(res.get('amp'), '-'))
+        diff = res.get('model_diff')
+        cells.append('-' if diff is None else (', '.join(diff) or 'none'))
         out.append(f'| {name} | ' + ' | '.join(cells) + f' | {status} |')
     return '\n'.join(out)
 
@@ -148,7 +199,7 @@ def parse_args(argv=None):
     p.add_argument('--data-dir', default=None,
                    help='default: OUT_DIR/../gpu_figures_data')
     p.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
-    p.add_argument('--img-size', type=int, default=320)
+    p.add_argument('--img-size', type=int, default=448)
     p.add_argument('--num-images', type=int, default=512)
     p.add_argument('--steps', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
@@ -184,11 +235,10 @@ def main(argv=None) -> list:
     print(f'data ready in {time.time() - t0:.0f} s: {data}', flush=True)
     rows = []
     for k, fig in enumerate(figs, 1):
-        name, amp_only = fig[0], fig[4]
+        name, amp = fig[0], fig[4]
         out_json = osp.join(out, name + '.json')
-        if args.device == 'cpu' and amp_only:
-            rows.append((name, {}, 'skipped: AMP needs CUDA'))
-            continue
+        ok = 'ok (fp32: AMP needs CUDA)' if args.device == 'cpu' and amp \
+            else 'ok'
         if osp.isfile(out_json):  # resumable: a finished figure is kept
             with open(out_json) as f:
                 rows.append((name, json.load(f), 'ok (earlier run)'))
@@ -206,7 +256,7 @@ def main(argv=None) -> list:
         if rc == 0 and osp.isfile(out_json):
             with open(out_json) as f:
                 res = json.load(f)
-            rows.append((name, res, 'ok'))
+            rows.append((name, res, ok))
         else:
             res = {}
             rows.append((name, res, f'failed ({rc}), see {name}.log'))

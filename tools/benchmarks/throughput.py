@@ -42,7 +42,9 @@ heat-map proposer with the boxes' mapping into V2 / V3; SoCo's
 ``ViewBoxSource`` otherwise); ``none``: no hooks (on CUDA each hook
 synchronises, which costs the step a little). ``--amp``: the optim
 wrapper becomes its AMP twin as ``tools/train.py --amp`` makes it (CUDA
-only; fp16, see ``docs/benchmarks.md``).
+only; fp16, see ``docs/benchmarks.md``); ``--fp32`` the other way: an
+AMP config's wrapper becomes its fp32 twin (the fp32 side of an fp16 vs
+fp32 figure, and AMP configs' test runs on a CPU).
 
 ``--compare STOCK`` (fine-tuning): STOCK (e.g. ``mmdet::retinanet/
 retinanet_r18_fpn_1x_coco.py``) takes CONFIG's ``train_dataloader`` (the
@@ -91,6 +93,9 @@ def parse_args(argv=None):
                    help='torch.set_num_threads (default: unchanged)')
     p.add_argument('--amp', action='store_true',
                    help='the AMP twin of the optim wrapper (CUDA, fp16)')
+    p.add_argument('--fp32', action='store_true',
+                   help='an AMP config\'s optim wrapper replaced by its fp32 '
+                   'twin (no autocast, no loss scale)')
     p.add_argument('--channels-last', action='store_true',
                    help='the model in channels_last (ChannelsLastHook\'s '
                    'conversion, RoIAlign guarded)')
@@ -151,15 +156,25 @@ def load_config(path, options, args):
     cfg = Config.fromfile(path)
     if options:
         cfg.merge_from_dict(options)
-    if args.amp:
-        if args.device != 'cuda':
-            raise ValueError('--amp needs --device cuda (mmengine\'s '
-                             'AmpOptimWrapper runs on GPUs only)')
+    if args.amp and getattr(args, 'fp32', False):
+        raise ValueError('--amp and --fp32: choose one')
+    if args.amp or getattr(args, 'fp32', False):
         import importlib.util
         spec = importlib.util.spec_from_file_location(
             'train_tool', osp.join(REPO, 'tools', 'train.py'))
         train = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(train)
+    if getattr(args, 'fp32', False):
+        ow = cfg.optim_wrapper
+        fp32_of = {amp: fp32 for fp32, amp in train.AMP_OF.items()}
+        if ow.type in fp32_of:
+            ow.type = fp32_of[ow.type]
+            for key in ('loss_scale', 'dtype', 'use_fsdp'):
+                ow.pop(key, None)
+    if args.amp:
+        if args.device != 'cuda':
+            raise ValueError('--amp needs --device cuda (mmengine\'s '
+                             'AmpOptimWrapper runs on GPUs only)')
         ow = cfg.optim_wrapper
         if ow.type not in train.AMP_OF.values():
             ow.type = train.AMP_OF.get(ow.type, 'AmpOptimWrapper')
@@ -183,6 +198,12 @@ def build(args, cfg=None):
         loader_cfg.num_workers = args.workers
         if args.workers == 0:
             loader_cfg.persistent_workers = False
+    # warm-up + timed steps may need more batches than one pass over a small
+    # benchmark set holds (e.g. 512 images at BYOL's batch 256): draw without
+    # end, shuffled as the config's sampler
+    sampler = loader_cfg.get('sampler') or {}
+    loader_cfg.sampler = dict(type='InfiniteSampler',
+                              shuffle=sampler.get('shuffle', True))
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     model = MODELS.build(cfg.model).to(device)
@@ -354,6 +375,7 @@ def summarise_job(job, per_step) -> dict:
 
 
 def main(argv=None) -> dict:
+    from mmengine.optim import AmpOptimWrapper
     args = parse_args(argv)
     if args.compare and args.ceiling:
         raise ValueError('--compare and --ceiling: run them separately')
@@ -377,7 +399,8 @@ def main(argv=None) -> dict:
     result = dict(config=osp.relpath(osp.abspath(args.config), REPO)
                   if osp.exists(args.config) else args.config,
                   device=str(device), batch_size=job['batch_size'],
-                  steps=args.steps, warmup=args.warmup, amp=args.amp,
+                  steps=args.steps, warmup=args.warmup,
+                  amp=isinstance(optim_wrapper, AmpOptimWrapper),
                   channels_last=args.channels_last)
     per_job = run_interleaved(
         [(j['model'], j['optim_wrapper'], j['next_batch'], j['clock'])
