@@ -54,12 +54,13 @@ per second** a config's training data pipeline delivers; one image = one
 source image producing all of its views. "1 process" is `dataset[i]` in a
 loop with one torch thread (the rate of one CPU core); "DataLoader, N
 workers" is the config's train dataloader (`Runner.build_dataloader`, its
-sampler and `pseudo_collate`) with `num_workers` overridden. Every number is
+sampler and collate function) with `num_workers` overridden. Every number is
 taken after a warm-up. Rates are only comparable on the same machine and
 load: the load averages of the machine before and after each run are given,
 and a load near or above the number of CPUs means other processes shared it.
 "CPU ms/image" (CPU time of the main process and its workers per image)
-depends far less on the load and is the number to compare across runs.
+depends far less on the load and is the number to compare across runs;
+"main CPU ms/image" is the main (training) process's part of it.
 """
 
 
@@ -173,7 +174,7 @@ def time_single_process(dataset, num_images: int, warmup: int) -> dict:
     dt = time.perf_counter() - t0
     cpu = time.process_time() - c0
     return dict(images=num_images, seconds=dt, cpu_share=cpu / dt,
-                cpu_seconds=cpu)
+                cpu_seconds=cpu, main_cpu_seconds=cpu)
 
 
 def time_dataloader(loader_cfg: dict, dataset, workers: int,
@@ -235,7 +236,9 @@ def time_dataloader(loader_cfg: dict, dataset, workers: int,
         cpu_share=main_cpu / dt if workers == 0 else (
             None if worker_cpu is None else worker_cpu / (dt * workers)),
         cpu_seconds=None if workers and worker_cpu is None else
-        main_cpu + (worker_cpu or 0.0))
+        main_cpu + (worker_cpu or 0.0),
+        # the training process's share: with workers, receiving the batches
+        main_cpu_seconds=main_cpu)
 
 
 def rate(runs: List[dict]) -> float:
@@ -254,12 +257,15 @@ def fmt_rows(results: List[tuple], base: float) -> List[List[str]]:
                if r.get('cpu_share') is not None]
         cpu_ms = [1000 * r['cpu_seconds'] / r['images'] for r in runs
                   if r.get('cpu_seconds') is not None]
+        main_ms = [1000 * r['main_cpu_seconds'] / r['images'] for r in runs
+                   if r.get('main_cpu_seconds') is not None]
         first = [r['first_batch'] for r in runs
                  if r.get('first_batch') is not None]
         rows.append([
             name, f'{ips:.1f}', spread, f'{1000 / ips:.2f}',
             f'{ips / base:.2f}x',
             f'{statistics.median(cpu_ms):.2f}' if cpu_ms else '',
+            f'{statistics.median(main_ms):.2f}' if main_ms else '',
             f'{statistics.median(cpu):.2f}' if cpu else '',
             f'{statistics.median(first):.2f}' if first else '',
             f'{runs[0]["images"]} x {len(runs)}'
@@ -268,7 +274,8 @@ def fmt_rows(results: List[tuple], base: float) -> List[List[str]]:
 
 
 HEADER = ['setting', 'images/s', 'range', 'ms/image', 'vs 1 process',
-          'CPU ms/image', 'CPU/wall', 'first batch (s)', 'images timed']
+          'CPU ms/image', 'main CPU ms/image', 'CPU/wall', 'first batch (s)',
+          'images timed']
 
 
 def print_table(rows: List[List[str]]) -> None:
@@ -400,7 +407,8 @@ def main(argv=None):
             f'{reps} run(s) per row: images/s is the median, range the '
             'slowest-fastest run; CPU ms/image = CPU time of the main '
             'process and the workers per image (hardly depends on the load); '
-            'CPU/wall = CPU time / wall time of the process doing the work '
+            'main CPU ms/image = the main process\'s part (with workers: '
+            'receiving the batches); CPU/wall = CPU time / wall time of the process doing the work '
             '(in-process rows: the main process; worker rows: per worker); '
             'below 1 = it waited (for the CPU, or on a full prefetch queue)',
             f'load average (1 / 5 / 15 min) before: {load_before}, after: '

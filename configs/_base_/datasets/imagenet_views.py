@@ -13,5 +13,8 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     drop_last=True,
+    # views stacked, data samples by value: cheap to move from the workers
+    # (mmselfdet/datasets/collate.py; pseudo_collate gives the same batch)
+    collate_fn=dict(type='multi_view_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=imagenet_dataset)

@@ -20,6 +20,9 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     drop_last=True,
+    # views stacked, data samples by value: cheap to move from the workers
+    # (mmselfdet/datasets/collate.py; pseudo_collate gives the same batch)
+    collate_fn=dict(type='multi_view_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),  # budgets count steps
     dataset=dict(
         type=dataset_type,

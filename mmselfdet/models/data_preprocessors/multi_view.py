@@ -1,8 +1,10 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""Batching of named views: ``{view: [img, ...]}`` -> ``{view: (N,3,H,W)}``,
+"""Batching of named views: ``{view: [img, ...]}`` (or ``{view: (N,3,H,W)
+uint8}`` from :func:`~mmselfdet.datasets.collate.multi_view_collate`) ->
+``{view: (N,3,H,W)}``,
 optionally with the views' pixel augmentations run on the batch (issue 18).
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -22,8 +24,9 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
 
     The pipeline's ``MultiBranch`` packs one sample as
     ``{'inputs': {view: Tensor}, 'data_samples': {view: DetDataSample}}``;
-    after collation each view is normalised, padded and stacked on its own,
-    and the views are returned under the same names. Data samples keep
+    after collation each view is normalised, padded and stacked on its own
+    (a view that ``multi_view_collate`` stacked already is taken as it is:
+    the same output), and the views are returned under the same names. Data samples keep
     their ``homography_matrix`` and boxes, so a box can be mapped from one
     view into another. A plain (single-view) batch is passed to
     :class:`DetDataPreprocessor` unchanged, so the same model can run in
@@ -111,16 +114,21 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
         elif self.gpu_augment and strict:
             missing_keys.append(key)
 
-    def _augment_view(self, view: str, imgs: list, samples: Optional[list],
+    def _augment_view(self, view: str, imgs: Union[list, torch.Tensor],
+                      samples: Optional[list],
                       generator: torch.Generator) -> torch.Tensor:
-        shapes = {tuple(img.shape) for img in imgs}
-        if len(shapes) != 1:
-            raise ValueError(
-                f'MultiViewDataPreprocessor.gpu_augment["{view}"]: the '
-                f'view\'s images differ in size {sorted(shapes)}; batched '
-                'augmentation needs fixed-size crops (the view pipeline '
-                'must resize every crop to one size)')
-        batch = torch.stack(imgs).to(self.device, non_blocking=True)
+        if torch.is_tensor(imgs):  # stacked by multi_view_collate
+            batch = imgs
+        else:
+            shapes = {tuple(img.shape) for img in imgs}
+            if len(shapes) != 1:
+                raise ValueError(
+                    f'MultiViewDataPreprocessor.gpu_augment["{view}"]: the '
+                    f'view\'s images differ in size {sorted(shapes)}; '
+                    'batched augmentation needs fixed-size crops (the view '
+                    'pipeline must resize every crop to one size)')
+            batch = torch.stack(list(imgs))
+        batch = batch.to(self.device, non_blocking=True)
         return self.gpu_augment[view](batch, samples, generator,
                                       to_rgb=True)  # (N, 3, H, W) RGB
 
@@ -135,19 +143,22 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
             self.augment_step += 1
         out_inputs, out_samples = {}, {}
         for view, imgs in inputs.items():
-            if any(img is None for img in imgs):
+            # a view is a list of (C, H, W) images, or one (N, C, H, W)
+            # tensor (multi_view_collate stacks fixed-size views)
+            if not torch.is_tensor(imgs) and any(img is None for img in imgs):
                 raise ValueError(
                     f'view "{view}" is missing in some samples of the batch: '
                     'every sample of a pretraining pipeline must produce every '
                     'view (check the MultiBranch branches of the pipeline)')
             view_samples = None if samples is None else samples.get(view)
-            if generator is not None and view in self.gpu_augment:
-                imgs = self._augment_view(view, list(imgs), view_samples,
+            augmented = generator is not None and view in self.gpu_augment
+            if augmented:
+                imgs = self._augment_view(view, imgs, view_samples,
                                           generator)  # (N, 3, H, W)
             view_data = {'inputs': imgs}
             if view_samples is not None:
                 view_data['data_samples'] = view_samples
-            if torch.is_tensor(imgs):  # augmented: already RGB
+            if augmented:  # already RGB
                 convert, self._channel_conversion = \
                     self._channel_conversion, False
                 try:
