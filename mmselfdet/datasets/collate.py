@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import FUNCTIONS
+from torch.utils.data import get_worker_info
 
 def _rebuild_tensor(arr: np.ndarray) -> torch.Tensor:
     # the unpickled array is read-only (it views the pickle's bytes): copy
@@ -86,11 +87,13 @@ def _stack_view(imgs: Sequence) -> Any:
 @FUNCTIONS.register_module()
 def multi_view_collate(data_batch: Sequence) -> Any:
     """``pseudo_collate``, then each fixed-size view's images stacked into
-    one tensor and the data samples wrapped in :class:`ByValue`.
+    one tensor and, in a DataLoader worker, the data samples wrapped in
+    :class:`ByValue` (in the main process, ``num_workers=0``, nothing
+    crosses a process boundary: they are left as they are).
 
     A batch whose ``inputs`` are not a dict of views (a single-view
     detection batch) is ``pseudo_collate``'s, with its data samples by
-    value.
+    value in a worker.
 
     Args:
         data_batch (Sequence): The samples, each ``dict(inputs=...,
@@ -99,7 +102,7 @@ def multi_view_collate(data_batch: Sequence) -> Any:
     Returns:
         dict: ``inputs`` (a dict: view -> ``(N, C, H, W)`` tensor, or the
         list of the samples' images) and ``data_samples`` (the collated
-        data samples, by value when pickled).
+        data samples; unpickled in the main process as plain ones).
     """
     batch = pseudo_collate(data_batch)
     if not isinstance(batch, dict):
@@ -108,6 +111,6 @@ def multi_view_collate(data_batch: Sequence) -> Any:
     if isinstance(inputs, dict):
         batch['inputs'] = {view: _stack_view(imgs)
                            for view, imgs in inputs.items()}
-    if 'data_samples' in batch:
+    if 'data_samples' in batch and get_worker_info() is not None:
         batch['data_samples'] = ByValue(batch['data_samples'])
     return batch

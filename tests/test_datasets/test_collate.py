@@ -77,9 +77,9 @@ def test_fixed_size_views_stacked_others_listed():
     assert isinstance(out['inputs']['v3'], list)  # sizes differ
     assert all(torch.equal(a, b) for a, b in
                zip(out['inputs']['v3'], ref['inputs']['v3']))
-    # in the same process the data samples are only wrapped
-    assert isinstance(out['data_samples'], ByValue)
-    assert_same_samples(out['data_samples'].obj, ref['data_samples'])
+    # outside a worker (num_workers=0) the data samples stay as they are
+    assert type(out['data_samples']) is dict
+    assert_same_samples(out['data_samples'], ref['data_samples'])
     # per-sample stacks of patches (4-D) and missing views stay lists
     patches = [dict(inputs=dict(p=torch.zeros(9, 3, 4, 4), q=None))] * 2
     out = multi_view_collate(patches)
@@ -141,6 +141,9 @@ def test_through_a_worker_the_batch_equals_pseudo_collates():
                                torch.stack(b['inputs'][view]))
         assert type(a['data_samples']) is dict
         assert_same_samples(a['data_samples'], b['data_samples'])
+        # the images came through shared memory, the samples by value
+        assert a['inputs']['v1'].is_shared()
+        assert not a['data_samples']['v1'][1].gt_instances.labels.is_shared()
         n += 1
     assert n == 2
 
@@ -158,7 +161,6 @@ def test_preprocessor_same_output_for_stacked_and_listed_views(gpu_augment):
     batch = [sample(i) for i in range(4)]
     listed = pseudo_collate(copy.deepcopy(batch))
     stacked = multi_view_collate(copy.deepcopy(batch))
-    stacked['data_samples'] = stacked['data_samples'].obj
     assert torch.is_tensor(stacked['inputs']['v1'])
     a = MODELS.build(cfg)(listed, training=True)
     b = MODELS.build(cfg)(stacked, training=True)
