@@ -192,3 +192,22 @@ def test_fp32_is_the_amp_configs_fp32_twin(tool):
     args.amp = True
     with pytest.raises(ValueError, match='--amp and --fp32'):
         tool.load_config(soco, None, args)
+
+
+def test_preprocess_host_cost_tool(toy_root, capsys):
+    """tools/benchmarks/preprocess_host.py times the config's preprocessor
+    on its own batch (views cut to 8 px), with the in-place cast or
+    mmengine's, and says which."""
+    from ..utils import load_tool
+    tool = load_tool('tools/benchmarks/preprocess_host.py')
+    argv = [CFG, '--batch-size', '4', '--repeats', '2', '--cfg-options',
+            f'train_dataloader.dataset.data_root={toy_root}/']
+    ours = tool.main(argv)
+    assert json.loads(capsys.readouterr().out.strip()) == ours
+    theirs = tool.main(argv + ['--mmengine-cast'])
+    assert ours['cast'] == 'in place' and theirs['cast'] == 'mmengine'
+    assert ours['views'] == ['view1', 'view2'] and ours['size'] == 8
+    assert ours['host_ms_per_img'] > 0 and theirs['host_ms_per_img'] > 0
+    cut = tool.cut(dict(a=torch.zeros(2, 3, 9, 9),
+                        b=[torch.zeros(3, 9, 9)]), 4)
+    assert cut['a'].shape == (2, 3, 4, 4) and cut['b'][0].shape == (3, 4, 4)
