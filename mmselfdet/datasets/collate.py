@@ -39,6 +39,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import FUNCTIONS
 from torch.utils.data import get_worker_info
 
+
 def _rebuild_tensor(arr: np.ndarray) -> torch.Tensor:
     # the unpickled array is read-only (it views the pickle's bytes): copy
     return torch.from_numpy(np.array(arr, copy=True))

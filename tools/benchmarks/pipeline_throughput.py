@@ -408,7 +408,8 @@ def main(argv=None):
             'slowest-fastest run; CPU ms/image = CPU time of the main '
             'process and the workers per image (hardly depends on the load); '
             'main CPU ms/image = the main process\'s part (with workers: '
-            'receiving the batches); CPU/wall = CPU time / wall time of the process doing the work '
+            'receiving the batches); CPU/wall = CPU time / wall time of the '
+            'process doing the work '
             '(in-process rows: the main process; worker rows: per worker); '
             'below 1 = it waited (for the CPU, or on a full prefetch queue)',
             f'load average (1 / 5 / 15 min) before: {load_before}, after: '

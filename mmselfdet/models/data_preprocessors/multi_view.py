@@ -13,6 +13,7 @@ from mmengine.dist import get_rank
 from mmengine.structures import BaseDataElement
 
 from mmselfdet.registry import MODELS
+
 from ..utils.batched_augment import BatchedViewAugment
 
 #: state-dict key (below the preprocessor's prefix) of (seed, step)
@@ -46,9 +47,9 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
     ``{'inputs': {view: Tensor}, 'data_samples': {view: DetDataSample}}``;
     after collation each view is normalised, padded and stacked on its own
     (a view that ``multi_view_collate`` stacked already is taken as it is:
-    the same output), and the views are returned under the same names. Data samples keep
-    their ``homography_matrix`` and boxes, so a box can be mapped from one
-    view into another. A plain (single-view) batch is passed to
+    the same output), and the views are returned under the same names.
+    Data samples keep their ``homography_matrix`` and boxes, so a box can
+    be mapped from one view into another. A plain (single-view) batch is passed to
     :class:`DetDataPreprocessor` unchanged, so the same model can run in
     ``tensor`` mode on ordinary detection batches.
 
