@@ -1,8 +1,10 @@
 # Copyright (c) mmselfdet contributors. All rights reserved.
-"""MultiViewDataPreprocessor.cast_data moves data samples in place: the same
-fields on the same device as mmengine's ``BaseDataElement.to`` (checked on
-the ``meta`` device, so the device path runs on a CPU), the metainfo
-untouched, tensors already there left as the same objects."""
+"""MultiViewDataPreprocessor.cast_data moves data samples in place, all of a
+list's CPU tensors in one copy: the same fields with the same values,
+dtypes, shapes and types as mmengine's ``BaseDataElement.to`` (values
+through the packed buffer on the CPU, devices on the ``meta`` device, so
+the device path runs on a CPU), the metainfo untouched, tensors already
+there left as the same objects."""
 import numpy as np
 import torch
 from mmdet.structures import DetDataSample
@@ -10,7 +12,7 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.model import BaseDataPreprocessor
 from mmengine.structures import InstanceData
 
-from mmselfdet.models.data_preprocessors.multi_view import move_data_element
+from mmselfdet.models.data_preprocessors.device_move import move_data_elements
 from mmselfdet.registry import MODELS
 
 
@@ -23,6 +25,10 @@ def sample(i):
         labels=torch.arange(3),
         instances_ids=torch.arange(3) + i)
     s.ignored_instances = InstanceData(labels=torch.zeros(0))
+    # odd sizes and other dtypes: every chunk must land at its own offset
+    s.gt_instances.flags = torch.tensor([True, False, True])
+    s.gt_instances.scores = torch.arange(3, dtype=torch.float64) / (i + 3)
+    s.gt_instances.half = torch.arange(3, dtype=torch.float16)
     return s
 
 
@@ -36,15 +42,33 @@ def fields(elem, prefix=''):
     return out
 
 
+def test_packed_move_round_trip_keeps_values_and_types():
+    samples, ref = [sample(i) for i in range(3)], [sample(i)
+                                                   for i in range(3)]
+    assert move_data_elements(samples, 'cpu', force=True) is samples
+    buffers = set()
+    for a, b in zip(samples, ref):
+        fa, fb = fields(a), fields(b)
+        assert fa.keys() == fb.keys()
+        for key in fb:
+            assert type(fa[key]) is type(fb[key]), key
+            ta = getattr(fa[key], 'tensor', fa[key])
+            tb = getattr(fb[key], 'tensor', fb[key])
+            assert ta.dtype == tb.dtype and torch.equal(ta, tb), key
+            buffers.add(ta.untyped_storage().data_ptr())
+    assert len(buffers) == 1  # one buffer: one host-to-device copy
+
+
 def test_in_place_move_equals_mmengine_to_on_meta():
     ref = sample(2).to('meta')
     s = sample(2)
     hom = s.homography_matrix
-    assert move_data_element(s, torch.device('meta')) is s
+    assert move_data_elements([s], torch.device('meta'))[0] is s
     assert s.homography_matrix is hom  # metainfo untouched
     got, want = fields(s), fields(ref)
     assert got.keys() == want.keys() == {
-        'gt_instances.bboxes', 'gt_instances.labels',
+        'gt_instances.bboxes', 'gt_instances.labels', 'gt_instances.flags',
+        'gt_instances.scores', 'gt_instances.half',
         'gt_instances.instances_ids', 'ignored_instances.labels'}
     for key in want:
         assert type(got[key]) is type(want[key]), key

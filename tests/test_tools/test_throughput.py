@@ -208,6 +208,8 @@ def test_preprocess_host_cost_tool(toy_root, capsys):
     assert ours['cast'] == 'in place' and theirs['cast'] == 'mmengine'
     assert ours['views'] == ['view1', 'view2'] and ours['size'] == 8
     assert ours['host_ms_per_img'] > 0 and theirs['host_ms_per_img'] > 0
+    # MoCo v2 data samples: labels + boxes of instances and ignored ones
+    assert ours['sample_tensors'] == 4 * 2 * 4
     cut = tool.cut(dict(a=torch.zeros(2, 3, 9, 9),
                         b=[torch.zeros(3, 9, 9)]), 4)
     assert cut['a'].shape == (2, 3, 4, 4) and cut['b'][0].shape == (3, 4, 4)

@@ -15,28 +15,10 @@ from mmengine.structures import BaseDataElement
 from mmselfdet.registry import MODELS
 
 from ..utils.batched_augment import BatchedViewAugment
+from .device_move import move_data_elements
 
 #: state-dict key (below the preprocessor's prefix) of (seed, step)
 STATE_KEY = 'augment_state'
-
-
-def move_data_element(elem: BaseDataElement, device,
-                      non_blocking: bool = False) -> BaseDataElement:
-    """Move every data field of ``elem`` that has ``.to`` (tensors, boxes,
-    nested elements) to ``device``, in place; returns ``elem``. The
-    metainfo is left as it is (``BaseDataElement.to`` copies it
-    unchanged)."""
-    device = torch.device(device)
-    for key, value in list(elem.items()):
-        if isinstance(value, BaseDataElement):
-            move_data_element(value, device, non_blocking)
-        elif hasattr(value, 'to') and getattr(value, 'device',
-                                              None) != device:
-            moved = value.to(device, non_blocking=non_blocking)
-            # the field exists and keeps its length: skip the checks of
-            # InstanceData.__setattr__ (a len() of every field per call)
-            object.__setattr__(elem, key, moved)
-    return elem
 
 
 @MODELS.register_module()
@@ -136,14 +118,18 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
             missing_keys.append(key)
 
     def cast_data(self, data):
-        """mmengine's ``cast_data``, except that a data sample is moved to
-        the device **in place**: ``BaseDataElement.to`` rebuilds every
-        element and deep-copies its metainfo, which was the largest host
-        cost of a multi-view batch (2-3 data samples per image;
-        ``docs/benchmarks.md``, "the preprocessor's host cost"). The values
-        and devices are those of ``.to`` (tested on the ``meta`` device)."""
+        """mmengine's ``cast_data``, except that data samples are moved to
+        the device **in place**, a list's CPU tensors in one copy
+        (:mod:`.device_move`): ``BaseDataElement.to`` rebuilds every
+        element, deep-copies its metainfo and copies each tensor on its
+        own, the largest host cost of a multi-view batch
+        (``docs/benchmarks.md``, "the preprocessor's host cost")."""
         if isinstance(data, BaseDataElement):
-            return move_data_element(data, self.device, self._non_blocking)
+            return move_data_elements([data], self.device,
+                                      self._non_blocking)[0]
+        if isinstance(data, list) and data and all(
+                isinstance(d, BaseDataElement) for d in data):
+            return move_data_elements(data, self.device, self._non_blocking)
         return super().cast_data(data)
 
     def _augment_view(self, view: str, imgs: Union[list, torch.Tensor],
