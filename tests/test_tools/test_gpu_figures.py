@@ -56,6 +56,7 @@ def test_tiny_cpu_run_and_resume(tool, tmp_path):
     assert [im['file_name'] for im in props['images']] == names
     summary = (out / 'summary.md').read_text()
     assert '| mocov2-gpuaug | ' in summary and '| fp32 | - | ok |' in summary
+    assert '| preprocess ms |' in summary
     again = {name: status for name, _, status in tool.main(argv)}
     assert again['mocov2-gpuaug'] == 'ok (earlier run)'
 

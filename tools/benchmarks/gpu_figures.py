@@ -175,6 +175,7 @@ def figure_command(fig, data_root: str, out_json: str, args) -> list:
 def summary(rows: list) -> str:
     cols = [('img/s', 'img_per_s', '{:.1f}'), ('step ms', 'step_ms', '{:.1f}'),
             ('data wait ms', 'data_wait_ms', '{:.1f}'),
+            ('preprocess ms', 'preprocess_ms', '{:.1f}'),
             ('ratio to ceiling', 'ratio', '{:.2f}'),
             ('overhead vs stock', 'overhead_ratio', '{:.3f}'),
             ('heat-map share', 'box_source_share', '{:.3f}'),
