@@ -63,7 +63,7 @@ def _loads(data: bytes) -> Any:
 
 class ByValue:
     """Pickles ``obj`` by value into one bytes object; unpickling gives back
-    ``obj`` itself (not a ``ByValue``), with its small tensors rebuilt.
+    ``obj`` itself (not a ``ByValue``), with its tensors rebuilt.
 
     Args:
         obj: Any picklable object (here: a batch's data samples).
