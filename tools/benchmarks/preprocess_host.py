@@ -63,8 +63,7 @@ def main(argv=None) -> dict:
     from mmengine.registry import FUNCTIONS, init_default_scope
 
     import mmselfdet  # noqa: F401
-    from mmselfdet.models.data_preprocessors.device_move import \
-        _fields_to_move
+    from mmselfdet.models.data_preprocessors.device_move import fields_to_move
     from mmselfdet.registry import DATASETS, MODELS
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -92,7 +91,7 @@ def main(argv=None) -> dict:
     for samples in (batch['data_samples'].values() if isinstance(
             batch['data_samples'], dict) else [batch['data_samples']]):
         for sample in samples:
-            _fields_to_move(sample, torch.device('meta'), False, slots)
+            fields_to_move(sample, torch.device('meta'), False, slots)
     res = dict(config=osp.relpath(osp.abspath(args.config), REPO),
                batch_size=args.batch_size, size=args.size,
                cast='mmengine' if args.mmengine_cast else 'in place',

@@ -24,11 +24,14 @@ from mmengine.structures import BaseDataElement
 _ALIGN = 8  # bytes: any dtype can be viewed at such an offset
 
 
-def _fields_to_move(elem: BaseDataElement, device: torch.device,
-                    force: bool, out: list) -> None:
+def fields_to_move(elem: BaseDataElement, device: torch.device,
+                   force: bool, out: list) -> None:
+    """Append ``(owner, key, value)`` for every data field of ``elem``
+    (nested elements included) that has ``.to`` and is not on ``device``
+    (every one with ``force``)."""
     for key, value in list(elem.items()):
         if isinstance(value, BaseDataElement):
-            _fields_to_move(value, device, force, out)
+            fields_to_move(value, device, force, out)
         elif hasattr(value, 'to') and (force or getattr(
                 value, 'device', None) != device):
             out.append((elem, key, value))
@@ -59,7 +62,7 @@ def move_data_elements(elems: List[BaseDataElement], device,
     device = torch.device(device)
     slots: list = []
     for elem in elems:
-        _fields_to_move(elem, device, force, slots)
+        fields_to_move(elem, device, force, slots)
     packed, chunks, offset = [], [], 0
     for elem, key, value in slots:
         t = value.tensor if isinstance(value, BaseBoxes) else value
