@@ -17,9 +17,10 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
+from mmengine.registry import FUNCTIONS, init_default_scope
 
 from mmselfdet.registry import DATASETS, MODELS
+
 from .utils import REPO
 
 #: the pixel ops MultiViewDataPreprocessor(gpu_augment=...) can run
@@ -155,3 +156,61 @@ def test_toy_gpuaug_trains_a_step(rel, toy_root):
     losses = model.train_step(batch, optim)
     assert pre.augment_step == 2
     assert all(torch.isfinite(v).all() for v in losses.values())
+
+
+#: paper gpuaug config -> the toy config whose batch (same view names and
+#: data samples) feeds its preprocessor in the device test below
+TOY_TWIN = {
+    'mocov2/mocov2-gpuaug_r50_8xb32-coslr-200e_in1k.py':
+        'mocov2/mocov2-gpuaug_r18_1xb32-180it_toy.py',
+    'byol/byol-gpuaug_r50_16xb256-coslr-200e_in1k.py':
+        'mocov2/mocov2-gpuaug_r18_1xb32-180it_toy.py',  # view1 / view2
+    'insloc/insloc-gpuaug_r50_fpn_8xb32-coslr-200e_in1k.py':
+        'insloc/insloc-gpuaug_r18_fpn_1xb32-150it_toy.py',
+    'objcrop/mocov2-objcrop-gpuaug_r50_8xb32-coslr-200e_coco.py':
+        'objcrop/mocov2-objcrop-gpuaug_r18_1xb32-150it_toy.py',
+    'soco/soco-gpuaug_r50_fpn_8xb32-lars-100e_in1k.py':
+        'soco/soco-gtboxes-gpuaug_r18_fpn_1xb32-150it_toy.py',
+    'soco/soco-e2e-gpuaug_r50_fpn_8xb32-lars-100e_in1k.py':
+        'soco/soco-e2e-gpuaug_r18_fpn_1xb32-150it_toy.py',
+    'detco/detco-gpuaug_r50_8xb32-coslr-200e_in1k.py':
+        'detco/detco-gpuaug_r18_1xb32-60it_toy.py',
+}
+
+
+def _meta_fields(elem, out):
+    for key, value in elem.items():
+        if hasattr(value, 'items') and hasattr(value, 'metainfo'):
+            _meta_fields(value, out)
+        elif torch.is_tensor(getattr(value, 'tensor', value)):
+            out.append((key, getattr(value, 'tensor', value).device.type))
+    return out
+
+
+@pytest.mark.parametrize(
+    'rel', sorted(BASES) + sorted(BASES[t] for t in TOY))
+def test_preprocessor_never_reads_values_back_from_the_device(rel,
+                                                              toy_root):
+    """The training preprocessor of every ``-gpuaug`` config (and of the
+    toy CPU-augmentation bases) on the ``meta`` device: a tensor there has
+    no values, so any read-back a GPU would have to wait for (``.item()``,
+    ``int()``, ``nonzero`` or a boolean mask of a device tensor) raises.
+    It must run through and leave the views and every data-sample tensor
+    on the device (the draws stay on the CPU generator)."""
+    toy = TOY_TWIN.get(rel, rel)
+    data_cfg = _toy_cfg(toy, toy_root)
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    dataset = DATASETS.build(data_cfg.train_dataloader.dataset)
+    collate = FUNCTIONS.get(data_cfg.train_dataloader.collate_fn.type)
+    batch = collate([dataset[i] for i in range(4)])
+    pre = MODELS.build(_cfg(rel).model.data_preprocessor).to('meta')
+    out = pre(batch, True)
+    assert pre.augment_step == (1 if pre.gpu_augment else 0)
+    assert sorted(out['inputs']) == sorted(batch['inputs'])
+    for view, imgs in out['inputs'].items():
+        assert imgs.device.type == 'meta' and imgs.shape[:2] == (4, 3), view
+        fields = []
+        for sample in out['data_samples'][view]:
+            _meta_fields(sample, fields)
+        assert fields and {d for _, d in fields} == {'meta'}, (view, fields)

@@ -98,3 +98,29 @@ def test_preprocessor_casts_nested_batches_like_mmengine():
             assert torch.equal(ta, tb), key
     # on its own device nothing is copied: the very same tensor
     assert out['data_samples']['v1'][1].gt_instances.labels is labels
+
+
+def test_tensors_without_a_unit_stride_move_too():
+    """The pipeline packs empty boxes / labels from numpy arrays: such a
+    tensor has stride 0 (``torch.from_numpy(np.zeros((0, 4)))``), and so
+    does a broadcast one-element tensor; neither can be viewed as bytes
+    as it is. Every MoCo v2 view (no boxes) has them."""
+    s = DetDataSample(metainfo=dict(img_shape=(8, 8)))
+    s.gt_instances = InstanceData(
+        bboxes=HorizontalBoxes(torch.from_numpy(np.zeros((0, 4), np.float32))),
+        labels=torch.from_numpy(np.zeros((0, ), np.int64)))
+    s.ignored_instances = InstanceData(
+        labels=torch.tensor([7]).expand(1), scores=torch.tensor(
+            2.5, dtype=torch.float64).expand(1))
+    assert s.gt_instances.labels.stride() == (0, )
+    assert s.ignored_instances.scores.stride() == (0, )
+    ref = fields(s.clone())
+    move_data_elements([s], 'cpu', force=True)  # through the byte buffer
+    got = fields(s)
+    for key, want in ref.items():
+        t, w = (getattr(x, 'tensor', x) for x in (got[key], want))
+        assert t.dtype == w.dtype and t.shape == w.shape and torch.equal(
+            t, w), key
+    move_data_elements([s], torch.device('meta'))
+    assert {getattr(v, 'tensor', v).device.type
+            for v in fields(s).values()} == {'meta'}

@@ -68,7 +68,11 @@ def move_data_elements(elems: List[BaseDataElement], device,
         t = value.tensor if isinstance(value, BaseBoxes) else value
         if (torch.is_tensor(t) and t.device.type == 'cpu'
                 and not t.requires_grad):
-            raw = t.detach().contiguous().reshape(-1).view(torch.uint8)
+            flat = t.detach().reshape(-1)
+            if flat.stride(0) != 1:  # e.g. empty or one-element with
+                # stride 0 (tensors rebuilt from numpy): no byte view
+                flat = torch.empty(flat.shape, dtype=flat.dtype).copy_(flat)
+            raw = flat.view(torch.uint8)
             pad = -raw.numel() % _ALIGN
             chunks.append(raw)
             if pad:

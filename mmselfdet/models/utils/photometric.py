@@ -111,7 +111,9 @@ def _blur(img: Tensor, sigma: Tensor,
             image as it is.
         radius (Tensor, optional): (N,) integer kernel radii, i.e. kernel
             size ``2 * radius + 1`` per image (taps farther out get weight
-            0); e.g. OpenCV's ``ksize=(0, 0)`` choice for uint8 images,
+            0), on the CPU (their maximum sets the kernel's width: read
+            from a device tensor it would wait for the device); e.g.
+            OpenCV's ``ksize=(0, 0)`` choice for uint8 images,
             :func:`cv2_kernel_radius`. Default: ``ceil(3 * max sigma)`` for
             every image. Reflect-101 borders (OpenCV's default) either way;
             radii are capped at ``min(H, W) - 1``.
@@ -123,9 +125,10 @@ def _blur(img: Tensor, sigma: Tensor,
     if radius is None:
         full = int(math.ceil(3 * float(sigma.max())))
         full = max(1, min(full, (min(height, width) - 1) // 2))
-    else:
-        radius = radius.to(img.device).clamp(max=min(height, width) - 1)
+    else:  # read on the host before the move: no device sync
+        radius = radius.clamp(max=min(height, width) - 1)
         full = max(1, int(radius.max()))
+        radius = radius.to(img.device, non_blocking=True)
     x = torch.arange(-full, full + 1, device=img.device,
                      dtype=img.dtype)
     s = sigma.clamp(min=1e-6).to(img.dtype).view(-1, 1)
