@@ -6,7 +6,9 @@ through the packed buffer on the CPU, devices on the ``meta`` device, so
 the device path runs on a CPU), the metainfo untouched, tensors already
 there left as the same objects."""
 import numpy as np
+import pytest
 import torch
+from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.model import BaseDataPreprocessor
@@ -124,3 +126,58 @@ def test_tensors_without_a_unit_stride_move_too():
     move_data_elements([s], torch.device('meta'))
     assert {getattr(v, 'tensor', v).device.type
             for v in fields(s).values()} == {'meta'}
+
+
+def _same_sample(a, b):
+    assert type(a) is type(b)
+    ma, mb = a.metainfo, b.metainfo
+    assert ma.keys() == mb.keys()
+    for key in mb:
+        assert np.array_equal(ma[key], mb[key]) if isinstance(
+            mb[key], np.ndarray) else ma[key] == mb[key], key
+    fa, fb = fields(a), fields(b)
+    assert fa.keys() == fb.keys()
+    for key in fb:
+        assert type(fa[key]) is type(fb[key]), key
+        assert torch.equal(fa[key], fb[key]), key
+
+
+@pytest.mark.parametrize('stacked', [True, False])
+@pytest.mark.parametrize('gpu_augment', [False, True])
+@pytest.mark.parametrize('training', [False, True])
+def test_view_forward_equals_mmdets(stacked, gpu_augment, training):
+    """Per view, ``MultiViewDataPreprocessor`` sets the batch shapes and
+    turns boxes into tensors field by field instead of through mmdet's
+    ``DetDataPreprocessor.forward``: the same inputs, metainfo and fields
+    (types included), with and without boxes moved by a batched flip."""
+    cfg = dict(type='MultiViewDataPreprocessor', mean=[1., 2., 3.],
+               std=[2., 3., 4.], bgr_to_rgb=True, pad_size_divisor=32,
+               augment_seed=4)  # flips samples 1 (boxes) and 2 (none)
+    if gpu_augment:
+        cfg['gpu_augment'] = dict(v1=[dict(type='ColorJitter', prob=1.0),
+                                      dict(type='RandomFlip', prob=0.5)])
+    ours, theirs = MODELS.build(cfg), MODELS.build(cfg)
+    theirs._view_forward = lambda data, training: DetDataPreprocessor.forward(
+        theirs, data, training)
+    gen = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (4, 3, 40, 36), generator=gen,
+                         dtype=torch.uint8)
+
+    def batch():
+        samples = [sample(i) for i in range(4)]
+        for s in samples:
+            s.set_metainfo(dict(img_shape=(40, 36)))
+        samples[2].gt_instances = samples[2].gt_instances[:0]  # no boxes
+        return dict(inputs=dict(v1=imgs.clone() if stacked else list(
+            imgs.clone())), data_samples=dict(v1=samples))
+
+    a, b = ours(batch(), training), theirs(batch(), training)
+    assert torch.equal(a['inputs']['v1'], b['inputs']['v1'])
+    assert a['inputs']['v1'].shape == (4, 3, 64, 64)  # padded
+    flipped = [s.metainfo.get('flip') for s in a['data_samples']['v1']]
+    if gpu_augment and training:
+        assert set(flipped) == {True, False}  # both kinds compared
+    for x, y in zip(a['data_samples']['v1'], b['data_samples']['v1']):
+        _same_sample(x, y)
+        assert torch.is_tensor(x.gt_instances.bboxes)
+        assert x.batch_input_shape == (64, 64)

@@ -9,7 +9,9 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 import torch
 from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmdet.structures.bbox import BaseBoxes
 from mmengine.dist import get_rank
+from mmengine.model import ImgDataPreprocessor
 from mmengine.structures import BaseDataElement
 
 from mmselfdet.registry import MODELS
@@ -150,6 +152,37 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
         return self.gpu_augment[view](batch, samples, generator,
                                       to_rgb=True)  # (N, 3, H, W) RGB
 
+    def _view_forward(self, data: dict, training: bool) -> dict:
+        """mmdet's ``DetDataPreprocessor.forward`` for one view, its
+        per-sample tail done field by field: ``set_metainfo`` deep-copies
+        a dict per sample and ``InstanceData.__setattr__`` checks every
+        field's length, a host cost paid for each image of each view
+        (``docs/benchmarks.md``, "the preprocessor's host cost"). The
+        same result (``tests/test_models/test_preprocessor_cast.py``);
+        mmdet's own method where it would do more (mask / segmentation
+        padding, batch augments)."""
+        if self.pad_mask or self.pad_seg or self.batch_augments is not None:
+            return super().forward(data, training)
+        pad_shapes = self._get_pad_shape(data)
+        data = ImgDataPreprocessor.forward(self, data, training)
+        inputs, samples = data['inputs'], data['data_samples']
+        if samples is not None:
+            shape = tuple(inputs[0].size()[-2:])
+            for sample, pad_shape in zip(samples, pad_shapes):
+                sample.set_field(shape, 'batch_input_shape',
+                                 field_type='metainfo')
+                sample.set_field(pad_shape, 'pad_shape',
+                                 field_type='metainfo')
+                if not self.boxtype2tensor:
+                    continue
+                for key in ('gt_instances', 'pred_instances',
+                            'ignored_instances'):
+                    inst = sample.get(key)
+                    boxes = None if inst is None else inst.get('bboxes')
+                    if isinstance(boxes, BaseBoxes):  # same length
+                        object.__setattr__(inst, 'bboxes', boxes.tensor)
+        return {'inputs': inputs, 'data_samples': samples}
+
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
         if not isinstance(inputs, dict):
@@ -180,11 +213,11 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
                 convert, self._channel_conversion = \
                     self._channel_conversion, False
                 try:
-                    res = super().forward(view_data, training)
+                    res = self._view_forward(view_data, training)
                 finally:
                     self._channel_conversion = convert
             else:
-                res = super().forward(view_data, training)
+                res = self._view_forward(view_data, training)
             out_inputs[view] = res['inputs']  # (N, 3, H, W)
             out_samples[view] = res.get('data_samples')
         return {'inputs': out_inputs, 'data_samples': out_samples}

@@ -18,11 +18,12 @@ distributions (``tests/test_models/test_batched_augment_stats.py``).
 import numbers
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .photometric import (_blend, _blur, _gray, _shift_hue, cutout_in_boxes,
-                          cv2_kernel_radius, parse_cutout)
+from .photometric import (_blend, _blur, _const, _gray, _shift_hue,
+                          cutout_in_boxes, cv2_kernel_radius, parse_cutout)
 
 Params = Dict[str, Tensor]
 
@@ -91,25 +92,37 @@ class BatchedColorJitter:
         return dict(on=on, order=order, factors=factors)
 
     def apply(self, img: Tensor, p: Params) -> Tensor:
-        out = img.clone()
-        fac = p['factors'].to(img.device, img.dtype, non_blocking=True)
+        # which rows get which op at each position, and their factors,
+        # decided on the CPU and moved in two copies (not one per subset)
+        plan, rows, facs, start = [], [], [], 0
         for pos in range(4):
             for op, rng in enumerate(self.ranges):
                 if rng is None:
                     continue
-                idx = _rows(p['on'] & (p['order'][:, pos] == op), img.device)
-                if idx is None:
-                    continue
-                sub, f = out[idx], fac[idx, op]
-                if op == 0:
-                    sub = _blend(sub, 0.0, f)
-                elif op == 1:
-                    sub = _blend(sub, _gray(sub).mean((1, 2, 3), True), f)
-                elif op == 2:
-                    sub = _blend(sub, _gray(sub), f)
-                else:
-                    sub = _shift_hue(sub, f)
-                out.index_copy_(0, idx, sub)  # out is our clone
+                idx = (p['on'] & (p['order'][:, pos] == op)).nonzero(
+                ).flatten()
+                if idx.numel():
+                    plan.append((op, start, start + idx.numel()))
+                    rows.append(idx)
+                    facs.append(p['factors'][idx, op])
+                    start += idx.numel()
+        if not plan:
+            return _quantize(img)
+        rows_d = torch.cat(rows).to(img.device, non_blocking=True)
+        facs_d = torch.cat(facs).to(img.device, img.dtype, non_blocking=True)
+        out = img.clone()
+        for op, a, b in plan:
+            idx, f = rows_d[a:b], facs_d[a:b]
+            sub = out[idx]
+            if op == 0:
+                sub = _blend(sub, 0.0, f)
+            elif op == 1:
+                sub = _blend(sub, _gray(sub).mean((1, 2, 3), True), f)
+            elif op == 2:
+                sub = _blend(sub, _gray(sub), f)
+            else:
+                sub = _shift_hue(sub, f)
+            out.index_copy_(0, idx, sub)  # out is our clone
         return _quantize(out)
 
 
@@ -139,7 +152,7 @@ class BatchedGrayscale:
         idx = _rows(p['gray'], img.device)
         if idx is None:
             return img
-        w = self.weights.to(img.device, torch.float64).view(1, 3, 1, 1)
+        w = _const(tuple(self.weights.tolist()), img.device, torch.float64)
         sub = img[idx]
         # float64 like numpy, so the truncation agrees at integer sums
         gray = torch.floor((torch.round(sub.double() * 255) * w).sum(
@@ -220,35 +233,44 @@ class BatchedHorizontalFlip:
     def move_samples(samples: Optional[list], flip: Tensor,
                      width: int) -> None:
         """Flip the boxes and compose the homography of each flipped
-        sample (in place); unflipped samples get ``flip=False``."""
+        sample (in place, as mmdet's ``RandomFlip``: float32
+        ``[[-1, 0, w], [0, 1, 0], [0, 0, 1]] @ H``); unflipped samples get
+        ``flip=False``. Metainfo is set field by field (``set_metainfo``
+        deep-copies its dict: most of this loop's time)."""
         if samples is None:
             return
-        mat = torch.tensor([[-1., 0., width], [0., 1., 0.], [0., 0., 1.]])
+        mat = np.array([[-1, 0, width], [0, 1, 0], [0, 0, 1]], np.float32)
         for sample, on in zip(samples, flip.tolist()):
+            meta = sample.metainfo_keys()
             if not on:
-                if 'flip' not in sample.metainfo:
-                    sample.set_metainfo(dict(flip=False,
-                                             flip_direction=None))
+                if 'flip' not in meta:
+                    sample.set_field(False, 'flip', field_type='metainfo')
+                    sample.set_field(None, 'flip_direction',
+                                     field_type='metainfo')
                 continue
-            if sample.metainfo.get('flip'):
+            if 'flip' in meta and sample.flip:
                 raise ValueError('RandomFlip: the view was already flipped '
                                  'by the CPU pipeline; drop its RandomFlip '
                                  'when the preprocessor flips')
-            meta = dict(flip=True, flip_direction='horizontal')
-            hom = sample.metainfo.get('homography_matrix')
-            if hom is not None:
-                hom = torch.as_tensor(hom, dtype=torch.float32)
-                meta['homography_matrix'] = (mat @ hom).numpy()
-            sample.set_metainfo(meta)
+            sample.set_field(True, 'flip', field_type='metainfo')
+            sample.set_field('horizontal', 'flip_direction',
+                             field_type='metainfo')
+            if 'homography_matrix' in meta:
+                hom = sample.homography_matrix
+                if hom is not None:
+                    sample.set_field(
+                        mat @ np.asarray(hom, dtype=np.float32),
+                        'homography_matrix', field_type='metainfo')
             inst = sample.get('gt_instances')
-            if inst is not None and 'bboxes' in inst:
-                boxes = inst.bboxes
-                if hasattr(boxes, 'flip_'):
-                    boxes.flip_(sample.metainfo['img_shape'], 'horizontal')
-                else:
-                    inst.bboxes = torch.stack(
-                        [width - boxes[:, 2], boxes[:, 1],
-                         width - boxes[:, 0], boxes[:, 3]], 1)
+            if inst is None or 'bboxes' not in inst or not len(inst):
+                continue
+            boxes = inst.bboxes
+            if hasattr(boxes, 'flip_'):
+                boxes.flip_(sample.img_shape, 'horizontal')
+            else:
+                inst.bboxes = torch.stack(
+                    [width - boxes[:, 2], boxes[:, 1],
+                     width - boxes[:, 0], boxes[:, 3]], 1)
 
 
 class BatchedCutoutInBoxes:

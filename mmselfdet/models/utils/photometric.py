@@ -65,8 +65,22 @@ def draw_photometric(num: int, cfg: dict, device: torch.device,
     return params
 
 
+_CONSTS: Dict[tuple, Tensor] = {}
+
+
+def _const(values: tuple, device: torch.device,
+           dtype: torch.dtype) -> Tensor:
+    """``torch.tensor(values).view(1, -1, 1, 1)`` on ``device``, made once
+    per device and dtype (not a host-to-device copy at every call)."""
+    key = (values, device, dtype)
+    if key not in _CONSTS:
+        _CONSTS[key] = torch.tensor(values, dtype=dtype,
+                                    device=device).view(1, -1, 1, 1)
+    return _CONSTS[key]
+
+
 def _gray(img: Tensor) -> Tensor:
-    w = img.new_tensor(_LUMA).view(1, 3, 1, 1)
+    w = _const(_LUMA, img.device, img.dtype)
     return (img * w).sum(1, keepdim=True)  # (N, 1, H, W)
 
 
@@ -94,7 +108,7 @@ def _shift_hue(img: Tensor, shift: Tensor) -> Tensor:
                          torch.where(g == maxc, (b - r) / safe + 2,
                                      (r - g) / safe + 4))
     hue6 = sixths + 6 * shift.view(-1, 1, 1)  # in (-4, 8): no wrap yet
-    offset = img.new_tensor([5., 3., 1.]).view(1, 3, 1, 1)
+    offset = _const((5., 3., 1.), img.device, img.dtype)
     k = offset + hue6[:, None]  # (N, 3, H, W), in (-3, 13)
     k = k - 6 * torch.floor(k * (1 / 6))  # mod 6 (cheaper than %)
     mix = torch.minimum(k, 4 - k).clamp_(0, 1)
@@ -240,14 +254,15 @@ def cutout_in_boxes(img: Tensor,
         Tensor: (N, C, H, W), the input where nothing is cut.
     """
     num, _, height, width = img.shape
-    flat = torch.cat([b.reshape(-1, 4) for b in boxes]).to(
-        img.device, torch.float32)  # (R, 4)
+    boxes = [b.reshape(-1, 4) for b in boxes]
+    # the squares are worked out where the boxes are (the CPU, in the
+    # preprocessor), then moved in one copy
+    flat = torch.cat(boxes).to(torch.float32)  # (R, 4)
     if flat.numel() == 0:
         return img
-    image = torch.cat([torch.full((len(b), ), i, dtype=torch.long,
-                                  device=img.device)
-                       for i, b in enumerate(boxes)])  # (R,)
-    gen_device = generator.device if generator is not None else img.device
+    image = torch.arange(len(boxes)).repeat_interleave(
+        torch.tensor([len(b) for b in boxes]))  # (R,) on the CPU
+    gen_device = generator.device if generator is not None else flat.device
     u = torch.rand(flat.size(0), 4, generator=generator,
                    device=gen_device).to(flat)  # keep, ratio, x, y
     x1, y1, x2, y2 = flat.unbind(1)
@@ -271,6 +286,9 @@ def cutout_in_boxes(img: Tensor,
         xe, ye = x0 + side, y0 + side
         keep = torch.ones_like(x0, dtype=torch.bool)
     keep &= u[:, 0] < prob
+    geo = torch.stack([x0, y0, xe, ye, keep.to(flat.dtype)], 1)
+    x0, y0, xe, ye, keep = geo.to(img.device, non_blocking=True).unbind(1)
+    keep, image = keep > 0, image.to(img.device, non_blocking=True)
     xs = torch.arange(width, device=img.device, dtype=flat.dtype)
     ys = torch.arange(height, device=img.device, dtype=flat.dtype)
     in_x = (xs[None] >= x0[:, None]) & (xs[None] < xe[:, None])  # (R, W)
