@@ -182,7 +182,7 @@ class BatchedGaussianBlur:
         if idx is None:
             return img
         sigma = p['sigma'][p['sigma'] > 0]
-        sub = _blur(img[idx], sigma.to(img), cv2_kernel_radius(sigma))
+        sub = _blur(img[idx], sigma, cv2_kernel_radius(sigma))  # CPU
         return img.index_copy(0, idx, _quantize(sub))
 
 

@@ -77,8 +77,9 @@ class FeatureQueue(nn.Module):
         n = keys.size(0)
         if n > self.length:
             keys, n = keys[-self.length:], self.length
-        ptr = int(self.ptr[index])
-        idx = (torch.arange(n, device=keys.device) + ptr) % self.length
+        # the pointer stays on the device (reading it would wait there)
+        ptr = self.ptr[index]
+        idx = (torch.arange(n, device=ptr.device) + ptr) % self.length
         self.buffer[index, idx] = keys.to(self.buffer.dtype)
         self.ptr[index] = (ptr + n) % self.length
 

@@ -28,7 +28,100 @@ def _check_momentum(momentum: float) -> None:
 
 
 @MODELS.register_module()
-class CosineMomentumEMA(ExponentialMovingAverage):
+class MomentumEMA(ExponentialMovingAverage):
+    """mmengine's :class:`ExponentialMovingAverage` (the same state dict and
+    the same values) with an update that never waits for the device.
+
+    mmengine's ``update_parameters`` reads its ``steps`` buffer (``steps ==
+    0``, ``steps % interval``) and a schedule reads it once per parameter:
+    on a GPU each read waits for every kernel queued before it, hundreds of
+    times a step. Here the count is mirrored on the host (read back once
+    when the buffer was loaded, moved or written from outside: tensor
+    identity and version counter), and parameters and buffers are updated
+    with one ``foreach`` call each instead of a kernel per tensor
+    (``tests/test_models/test_momentum_ema.py``: bit-identical to
+    mmengine's update, and it runs on the ``meta`` device).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._steps_mirror: Optional[tuple] = None
+        self._mirror_steps(0)
+
+    def _mirror_steps(self, value: int) -> None:
+        buf = self.steps
+        try:
+            self._steps_mirror = (value, buf, buf._version)
+        except RuntimeError:  # an inference tensor: read it each time
+            self._steps_mirror = None
+
+    def _apply(self, fn, *args, **kwargs):
+        # a move (.to / .cuda) makes a new buffer with the same count
+        old, known = self.steps, self._steps_mirror
+        valid = known is not None and known[1] is old and \
+            known[2] == old._version
+        out = super()._apply(fn, *args, **kwargs)
+        if valid and self.steps is not old:
+            self._mirror_steps(known[0])
+        return out
+
+    def current_momentum(self, steps: int) -> float:
+        """The online network's weight at update ``steps``."""
+        return self.momentum
+
+    def avg_func(self, averaged_param: Tensor, source_param: Tensor,
+                 steps: int) -> None:
+        averaged_param.lerp_(source_param,
+                             self.current_momentum(int(steps)))
+
+    def host_steps(self) -> int:
+        """``int(self.steps)``, read from the device only when the buffer
+        changed other than by :meth:`update_parameters`."""
+        buf, mirror = self.steps, self._steps_mirror
+        try:
+            version = buf._version
+        except RuntimeError:  # an inference tensor has no version counter
+            return int(buf)
+        if mirror is None or mirror[1] is not buf or mirror[2] != version:
+            self._mirror_steps(int(buf))
+            mirror = self._steps_mirror
+        return mirror[0]
+
+    def update_parameters(self, model: nn.Module) -> None:
+        steps = self.host_steps()
+        src = (model.state_dict()
+               if self.update_buffers else dict(model.named_parameters()))
+        # mmengine's cached ``avg_parameters`` can hold stale tensors after
+        # a move that makes new parameters (e.g. to ``meta``): look them up
+        dst = (self.module.state_dict() if self.update_buffers else dict(
+            self.module.named_parameters()))
+        if steps == 0:
+            _foreach_copy([p.data for p in dst.values()],
+                          [src[k].data for k in dst])
+        elif steps % self.interval == 0:
+            keys = [k for k, p in dst.items() if p.dtype.is_floating_point]
+            avg = [dst[k].data for k in keys]
+            new = [src[k].data.to(a.device) for k, a in zip(keys, avg)]
+            if type(self).avg_func is MomentumEMA.avg_func:
+                torch._foreach_lerp_(avg, new, self.current_momentum(steps))
+            else:  # a subclass's own average
+                for a, b in zip(avg, new):
+                    self.avg_func(a, b, steps)
+        if not self.update_buffers:
+            mine = [b.data for b in self.module.buffers()]
+            _foreach_copy(mine, [b.data.to(m.device)
+                                 for m, b in zip(mine, model.buffers())])
+        self.steps += 1
+        self._mirror_steps(steps + 1)
+
+
+def _foreach_copy(dst: List[Tensor], src: List[Tensor]) -> None:
+    if dst:
+        torch._foreach_copy_(dst, src)
+
+
+@MODELS.register_module()
+class CosineMomentumEMA(MomentumEMA):
     """EMA whose momentum decays from ``momentum`` to ``end_momentum`` on a
     cosine over ``max_steps`` updates (BYOL / SoCo: tau 0.99 -> 1 is
     ``momentum=0.01, end_momentum=0``).
@@ -61,11 +154,6 @@ class CosineMomentumEMA(ExponentialMovingAverage):
         return self.end_momentum + (self.base_momentum -
                                     self.end_momentum) * cos
 
-    def avg_func(self, averaged_param: Tensor, source_param: Tensor,
-                 steps: int) -> None:
-        m = self.current_momentum(int(steps))
-        averaged_param.lerp_(source_param, m)
-
 
 def momentum_copy(module: nn.Module,
                   momentum: float,
@@ -90,7 +178,7 @@ def momentum_copy(module: nn.Module,
     if momentum == 0:
         raise ValueError('momentum=0 would never update the momentum encoder')
     if end_momentum is None:
-        return ExponentialMovingAverage(module, momentum=momentum)
+        return MomentumEMA(module, momentum=momentum)
     return CosineMomentumEMA(module, momentum=momentum,
                              end_momentum=end_momentum)
 

@@ -101,9 +101,9 @@ def _shift_hue(img: Tensor, shift: Tensor) -> Tensor:
     then G). Value and saturation are kept, so with ``delta = max - min``
     each channel is ``max - delta * mix(hue)``."""
     r, g, b = img.unbind(1)  # (N, H, W) each
-    maxc = torch.maximum(torch.maximum(r, g), b)  # elementwise: fast
-    delta = maxc - torch.minimum(torch.minimum(r, g), b)
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    minc, maxc = torch.aminmax(img, dim=1)  # one kernel for both
+    delta = maxc - minc
+    safe = torch.where(delta > 0, delta, 1.0)
     sixths = torch.where(r == maxc, (g - b) / safe,  # ties: R, then G
                          torch.where(g == maxc, (b - r) / safe + 2,
                                      (r - g) / safe + 4))
@@ -122,7 +122,8 @@ def _blur(img: Tensor, sigma: Tensor,
     Args:
         img (Tensor): (N, C, H, W) images.
         sigma (Tensor): (N,) standard deviations in pixels; 0 leaves the
-            image as it is.
+            image as it is. On the CPU (the batched op) the kernels are
+            made there and nothing is read back from the device.
         radius (Tensor, optional): (N,) integer kernel radii, i.e. kernel
             size ``2 * radius + 1`` per image (taps farther out get weight
             0), on the CPU (their maximum sets the kernel's width: read
@@ -139,24 +140,29 @@ def _blur(img: Tensor, sigma: Tensor,
     if radius is None:
         full = int(math.ceil(3 * float(sigma.max())))
         full = max(1, min(full, (min(height, width) - 1) // 2))
-    else:  # read on the host before the move: no device sync
+    else:  # read on the host: no device sync
         radius = radius.clamp(max=min(height, width) - 1)
         full = max(1, int(radius.max()))
-        radius = radius.to(img.device, non_blocking=True)
-    x = torch.arange(-full, full + 1, device=img.device,
-                     dtype=img.dtype)
+    # the (N, K) kernels are made where sigma is (for the batched op the
+    # CPU: one copy to the device, the same kernels on every device)
+    x = torch.arange(-full, full + 1, device=sigma.device, dtype=img.dtype)
     s = sigma.clamp(min=1e-6).to(img.dtype).view(-1, 1)
     kernel = torch.exp(-0.5 * (x / s)**2)  # (N, K)
     if radius is not None:
-        kernel = kernel * (x.abs()[None] <= radius.view(-1, 1)).to(kernel)
+        kernel = kernel * (x.abs()[None] <= radius.to(sigma.device).view(
+            -1, 1)).to(kernel)
     kernel = kernel / kernel.sum(1, keepdim=True)  # (N, K)
-    kernel = kernel.repeat_interleave(ch, 0)  # (N * C, K)
+    kernel = kernel.repeat_interleave(ch, 0).to(
+        img.device, non_blocking=True)  # (N * C, K)
     flat = img.reshape(1, num * ch, height, width)
     flat = F.pad(flat, (full, full, full, full), mode='reflect')
     flat = F.conv2d(flat, kernel.view(num * ch, 1, 1, -1), groups=num * ch)
     flat = F.conv2d(flat, kernel.view(num * ch, 1, -1, 1), groups=num * ch)
     out = flat.view(num, ch, height, width)
-    return torch.where((sigma > 0).view(-1, 1, 1, 1), out, img)
+    off = sigma <= 0  # decided on the host when sigma is on the CPU
+    if off.device.type != 'cpu' or bool(off.any()):
+        return torch.where(off.to(img.device).view(-1, 1, 1, 1), img, out)
+    return out
 
 
 def cv2_kernel_radius(sigma: Tensor) -> Tensor:
