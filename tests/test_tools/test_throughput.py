@@ -213,3 +213,30 @@ def test_preprocess_host_cost_tool(toy_root, capsys):
     cut = tool.cut(dict(a=torch.zeros(2, 3, 9, 9),
                         b=[torch.zeros(3, 9, 9)]), 4)
     assert cut['a'].shape == (2, 3, 4, 4) and cut['b'][0].shape == (3, 4, 4)
+    # launches on a GPU: mmengine's cast copies each data-sample tensor on
+    # its own, the in-place cast each view's in one copy
+    assert ours['device_ops'] > 0
+    assert theirs['device_ops'] - ours['device_ops'] == \
+        ours['sample_tensors'] - len(ours['views'])
+
+
+def test_device_ops_counts_launches_not_views():
+    """``device_ops``: ops that make a device tensor (copies included),
+    views and host-side ops left out."""
+    from ..utils import load_tool
+    tool = load_tool('tools/benchmarks/preprocess_host.py')
+
+    class Pre(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer('w', torch.ones(3))
+
+        def forward(self, data, training):
+            x = data['x'].to(self.w.device)  # 1: the copy
+            x = x.view(-1)[:3].unsqueeze(0)  # views: 0
+            host = data['x'].sum() * 2  # on the host: 0
+            return (x * self.w + 1, host)  # 2
+
+    pre = Pre()
+    assert tool.count_device_ops(pre, dict(x=torch.ones(2, 2))) == 3
+    assert pre.w.device.type == 'cpu'  # a copy was moved

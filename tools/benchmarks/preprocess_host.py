@@ -17,7 +17,10 @@ rebuilt by ``BaseDataElement.to``) instead of the in-place move, and
 ``--size 0`` keeps the full views. Prints one JSON line: ``host_ms_per_img``
 (median over the repeats), ``sample_tensors`` (the tensors in the batch's
 data samples: mmengine's cast copies each to a GPU on its own, the
-in-place cast all in one copy) and the views.
+in-place cast all in one copy), ``device_ops`` (one more call with the
+preprocessor on the ``meta`` device: the ATen ops that make a device
+tensor, views left out, i.e. the kernel launches and copies a GPU would
+get; a read of a device value would raise there) and the views.
 """
 import argparse
 import copy
@@ -53,6 +56,28 @@ def cut(inputs: dict, size: int) -> dict:
     return {k: (v[..., :size, :size].contiguous() if torch.is_tensor(v) else
                 [x[..., :size, :size].contiguous() for x in v])
             for k, v in inputs.items()}
+
+
+def count_device_ops(pre, data: dict) -> int:
+    """ATen ops that produce a ``meta`` tensor (views left out) in one
+    training call of ``pre`` moved to ``meta``."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            if torch.is_tensor(first) and first.device.type == 'meta' and \
+                    not func.is_view:
+                Count.ops += 1
+            return out
+
+    pre = copy.deepcopy(pre).to('meta')
+    with Count():
+        pre(data, True)
+    return Count.ops
 
 
 def main(argv=None) -> dict:
@@ -92,6 +117,7 @@ def main(argv=None) -> dict:
             batch['data_samples'], dict) else [batch['data_samples']]):
         for sample in samples:
             fields_to_move(sample, torch.device('meta'), False, slots)
+    device_ops = count_device_ops(pre, copy.deepcopy(batch))
     res = dict(config=osp.relpath(osp.abspath(args.config), REPO),
                batch_size=args.batch_size, size=args.size,
                cast='mmengine' if args.mmengine_cast else 'in place',
@@ -99,7 +125,7 @@ def main(argv=None) -> dict:
                args.batch_size,
                # host-to-device copies of the data samples per batch:
                # mmengine's cast one per tensor, the in-place cast one
-               sample_tensors=len(slots),
+               sample_tensors=len(slots), device_ops=device_ops,
                views=sorted(batch['inputs']) if isinstance(
                    batch['inputs'], dict) else None)
     print(json.dumps(res))
