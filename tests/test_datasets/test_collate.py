@@ -197,4 +197,10 @@ def test_every_multi_view_config_collates_with_it():
         found += 1
         assert cfg.train_dataloader.get('collate_fn') == dict(
             type='multi_view_collate'), path
+        # GPU configs pin their batches (the MoCo reference's loader) and
+        # the preprocessor copies without blocking; the CPU toy configs
+        # do not pin (torch warns without an accelerator)
+        assert cfg.train_dataloader.get('pin_memory', False) is (
+            not path.endswith('_toy.py')), path
+        assert MODELS.build(pre)._non_blocking, path
     assert found >= 30

@@ -13,6 +13,9 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=8,
     persistent_workers=True,
+    # pinned batches: their copies to the GPU run beside the host (the
+    # MoCo reference's loader; the preprocessor copies with non_blocking)
+    pin_memory=True,
     drop_last=True,
     # views stacked, data samples by value: cheap to move from the workers
     # (mmselfdet/datasets/collate.py; pseudo_collate gives the same batch)

@@ -64,7 +64,9 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
             (each patch augmented on its own). None (default): the CPU
             pipeline augments.
         augment_seed (int, optional): Base seed of the draws.
-        **kwargs: :class:`DetDataPreprocessor`'s arguments.
+        **kwargs: :class:`DetDataPreprocessor`'s arguments; here
+            ``non_blocking`` defaults to True (the paper configs' loaders
+            pin their batches).
     """
 
     def __init__(self,
@@ -72,6 +74,10 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
                  gpu_augment: Optional[Dict[str, List[dict]]] = None,
                  augment_seed: Optional[int] = None,
                  **kwargs) -> None:
+        # copies to the device need not block the host (mmengine's default
+        # does): from pinned batches they overlap, from pageable memory a
+        # copy is synchronous either way
+        kwargs.setdefault('non_blocking', True)
         super().__init__(*args, **kwargs)
         self.gpu_augment: Dict[str, BatchedViewAugment] = {}
         if gpu_augment is not None:
