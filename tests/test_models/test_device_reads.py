@@ -16,7 +16,9 @@ The reads that remain by design, each replaced by a stand-in of the same
 shapes on the same device here (``docs/benchmarks.md``, "Device reads
 left in a step"): mmcv's RoIAlign has no ``meta`` kernel; the size-mode
 RoI pooler (SoCo) finds each level's RoIs with ``nonzero`` as mmdet's
-``SingleRoIExtractor`` does; InsLoc's anchor jitter runs on the CPU.
+``SingleRoIExtractor`` does; InsLoc's anchor jitter runs on the host, on
+a copy of the query boxes queued before the query forward
+(``start_host_copy``: the host waits for that copy only).
 End-to-end SoCo's heat-map proposer (data-dependent regions and NMS) is
 not covered.
 """
@@ -63,7 +65,7 @@ def _meta_roi_align(input, rois, output_size, spatial_scale=1.0,
 
 
 def _meta_jitter(self, boxes, img_shape):
-    """InsLoc's ``_jitter`` (CPU by design) as shapes on the device."""
+    """InsLoc's ``_jitter`` (on the host by design) as shapes."""
     return boxes.clone(), boxes.new_zeros(())
 
 
@@ -76,7 +78,10 @@ def stand_ins(monkeypatch):
     monkeypatch.setattr(sys.modules['mmcv.ops.roi_align'], 'roi_align',
                         _meta_roi_align)
     monkeypatch.setattr(view_geometry, 'roi_align', _meta_roi_align)
+    import mmselfdet.models.algorithms.insloc as insloc
     monkeypatch.setattr(InsLoc, '_jitter', _meta_jitter)
+    # its host copy of the boxes (a meta tensor has no values to copy)
+    monkeypatch.setattr(insloc, 'start_host_copy', lambda t: lambda: t)
     with fx_config.patch(meta_nonzero_assume_all_nonzero=True):
         yield
 

@@ -10,7 +10,8 @@ from torch import Tensor
 from mmselfdet.registry import MODELS
 from mmselfdet.structures.box_ops import (ANCHOR_RATIOS, ANCHOR_SIZES,
                                           anchor_jitter)
-from ..utils import BoxEncoder, FeatureQueue, momentum_copy, momentum_keys
+from ..utils import (BoxEncoder, FeatureQueue, momentum_copy, momentum_keys,
+                     start_host_copy)
 from .base import BaseSelfSupervisor, ViewInputs, ViewSamples
 
 
@@ -127,14 +128,14 @@ class InsLoc(BaseSelfSupervisor):
 
     def _jitter(self, boxes: Tensor,
                 img_shape: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
-        """Anchor-sampling jitter on the CPU (a few thousand anchors and one
-        small NMS per box; torch's CPU RNG, seeded by mmengine); returns the
-        boxes and the fraction that had no anchor above ``iou_thr``."""
+        """Anchor-sampling jitter of host ``boxes`` on the CPU (a few
+        thousand anchors and one small NMS per box; torch's CPU RNG,
+        seeded by mmengine); returns the boxes and the fraction that had
+        no anchor above ``iou_thr``, on the CPU."""
         h, w = img_shape
         out, fallback = anchor_jitter(boxes.detach().cpu(), (w, h),
                                       **self.jitter_cfg)
-        return (out.to(boxes.device),
-                fallback.float().mean().to(boxes.device))  # (N, 4), ()
+        return out, fallback.float().mean()  # (N, 4), ()
 
     def loss(self, inputs: ViewInputs,
              data_samples: ViewSamples) -> Dict[str, Tensor]:
@@ -143,14 +144,19 @@ class InsLoc(BaseSelfSupervisor):
         box_q = view_boxes(data_samples[q_view], q_view)  # (N, 4)
         box_k = view_boxes(data_samples[k_view], k_view)  # (N, 4)
 
+        # the jitter runs on the host: the copy of the query boxes is
+        # queued before the query forward, so the host waits for that copy
+        # only and jitters while the device runs the forward
+        host_box_q = start_host_copy(box_q) if self.jitter_levels else None
+
         online = self.online_encoder
         feats_q = online.features(img_q).pyramid
         pooled = self.roi_pooler(feats_q, bbox2roi(box_q.split(1)))
         jitter_stats = {}
         if self.jitter_levels:
-            jit_box, fallback = self._jitter(box_q, img_q.shape[-2:])
-            jitter_stats['jitter_fallback'] = fallback
-            jit = bbox2roi(jit_box.split(1))
+            jit_box, fallback = self._jitter(host_box_q(), img_q.shape[-2:])
+            jitter_stats['jitter_fallback'] = fallback.to(box_q.device)
+            jit = bbox2roi(jit_box.to(box_q.device).split(1))
             for lvl in self.jitter_levels:
                 pooled[lvl] = self.roi_pooler.roi_layers[lvl](
                     feats_q[lvl], jit.to(feats_q[lvl].dtype))  # (N, C, S, S)
