@@ -79,12 +79,11 @@ def _clip_tensor(boxes: torch.Tensor, img_wh: Sequence[float],
         hi = out[:, hi_col].clamp(0, limit)
         hi = torch.maximum(lo, hi)
         need = min(float(min_size), limit)
-        small = (hi - lo) < need
-        if bool(small.any()):
-            centre = (lo + hi) / 2
-            new_lo = (centre - need / 2).clamp(0, limit - need)
-            lo = torch.where(small, new_lo, lo)
-            hi = torch.where(small, new_lo + need, hi)
+        small = (hi - lo) < need  # no `if small.any()`: a device read
+        centre = (lo + hi) / 2
+        new_lo = (centre - need / 2).clamp(0, limit - need)
+        lo = torch.where(small, new_lo, lo)
+        hi = torch.where(small, new_lo + need, hi)
         out[:, lo_col], out[:, hi_col] = lo, hi
     return out
 

@@ -127,3 +127,29 @@ def test_match_boxes_keeps_only_allowed_rows():
     keep = [torch.tensor([True, True, False]), torch.tensor([False, True])]
     ia, ib = match_boxes(a, b, keep)
     assert ia.tolist() == [0, 4] and ib.tolist() == [0, 1]
+
+
+def test_match_boxes_equals_the_per_image_loop():
+    """One ``nonzero`` over the batch gives the pairs a loop over the
+    images gives, in the same order (images with no boxes included)."""
+    gen = torch.Generator().manual_seed(0)
+
+    def reference(ids_a, ids_b, keep_a):
+        out_a, out_b, off_a, off_b = [], [], 0, 0
+        for i, (a, b) in enumerate(zip(ids_a, ids_b)):
+            eq = (a[:, None] == b[None, :]) & keep_a[i][:, None]
+            ia, ib = eq.nonzero(as_tuple=True)
+            out_a += (ia + off_a).tolist()
+            out_b += (ib + off_b).tolist()
+            off_a, off_b = off_a + a.numel(), off_b + b.numel()
+        return out_a, out_b
+
+    for trial in range(20):
+        sizes = torch.randint(0, 5, (2, 6), generator=gen).tolist()
+        ids_a = [torch.randint(0, 4, (n, ), generator=gen) for n in sizes[0]]
+        ids_b = [torch.randint(0, 4, (n, ), generator=gen) for n in sizes[1]]
+        keep = [torch.rand(n, generator=gen) < 0.8 for n in sizes[0]]
+        ia, ib = match_boxes(ids_a, ids_b, keep)
+        assert (ia.tolist(), ib.tolist()) == reference(ids_a, ids_b, keep)
+        assert ia.dtype == ib.dtype == torch.long
+    assert [t.numel() for t in match_boxes([], [])] == [0, 0]

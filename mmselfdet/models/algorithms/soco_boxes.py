@@ -58,19 +58,24 @@ def match_boxes(ids_a: List[Tensor], ids_b: List[Tensor],
     """Indices into the flattened boxes of two views that are the same
     object (same image, same id); every pair of equal ids counts, so a box
     repeated (padding) weighs more. Rows of ``a`` with ``keep_a`` False
-    (per image (n_a,) bool) are never matched."""
-    idx_a, idx_b = [], []
-    off_a = off_b = 0
-    for i, (a, b) in enumerate(zip(ids_a, ids_b)):
-        eq = a[:, None] == b[None, :]  # (n_a, n_b)
-        if keep_a is not None:
-            eq &= keep_a[i].to(eq.device)[:, None]
-        ia, ib = eq.nonzero(as_tuple=True)
-        idx_a.append(ia + off_a)
-        idx_b.append(ib + off_b)
-        off_a += a.numel()
-        off_b += b.numel()
-    return torch.cat(idx_a), torch.cat(idx_b)
+    (per image (n_a,) bool) are never matched.
+
+    One ``nonzero`` over the whole batch (image, id) -- row-major, so the
+    pairs come image by image as a per-image loop gives them -- i.e. one
+    read of the device per call, not one per image."""
+    if not ids_a:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty
+    device = ids_a[0].device
+    a, b = torch.cat(list(ids_a)), torch.cat(list(ids_b)).to(device)
+    img_a, img_b = (torch.arange(len(ids)).repeat_interleave(torch.tensor(
+        [x.numel() for x in ids])).to(device, non_blocking=True)
+        for ids in (ids_a, ids_b))  # image of each row, made on the host
+    eq = (a[:, None] == b[None, :]) & (img_a[:, None] == img_b[None, :])
+    if keep_a is not None:
+        eq &= torch.cat([k.to(device) for k in keep_a])[:, None]
+    ia, ib = eq.nonzero(as_tuple=True)
+    return ia, ib
 
 
 @MODELS.register_module()
@@ -260,10 +265,18 @@ class HeatMapBoxSource(nn.Module):
                 self.jitter['prob']
             per_view[0] = torch.where(apply[:, None], moved,
                                       flat).view(num, k, 4)
-        slots = torch.arange(k, device=device)
-        out_boxes = [[b[i][v[i]] for i in range(num)]
-                     for b, v in zip(per_view, valid_views)]
-        out_ids = [[slots[v[i]] for i in range(num)] for v in valid_views]
+        # per image the valid boxes and their slots (ids): one read of
+        # the masks for the whole batch, the selection made on the host
+        # and applied by index (a boolean mask per image would be a read
+        # of the device each)
+        host_valid = torch.stack(valid_views).cpu()  # (V, N, k)
+        out_boxes, out_ids = [], []
+        for b, v in zip(per_view, host_valid):
+            rows = v.flatten().nonzero().flatten()  # (R,) in N * k
+            counts = v.sum(1).tolist()
+            rows_d = rows.to(device, non_blocking=True)
+            out_boxes.append(list(b.reshape(-1, 4)[rows_d].split(counts)))
+            out_ids.append(list((rows_d % k).split(counts)))
         stats = dict(stats)
         for name, view_valid in zip(self.views[1:], valid_views[1:]):
             stats[f'heat_visible_{name}'] = (
