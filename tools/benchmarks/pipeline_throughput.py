@@ -227,7 +227,7 @@ def time_dataloader(loader_cfg: dict, dataset, workers: int,
     worker_cpu = None
     if not restarted and None not in w0 + w1:
         worker_cpu = sum(b - a for a, b in zip(w0, w1))
-    del it, loader
+    it = loader = None  # the workers go before gc.collect
     gc.collect()
     return dict(
         images=images, seconds=dt, first_batch=first,

@@ -147,8 +147,9 @@ def timed(clock: Clock, key: str, fn):
 def load_config(path, options, args):
     """The config with ``options`` and, with ``--amp``, the AMP twin of
     its optim wrapper (``tools/train.py``'s mapping)."""
-    import mmselfdet  # noqa: F401  (registers; mmselfdet:: config scope)
     from mmengine.config import Config
+
+    import mmselfdet  # noqa: F401  (registers; mmselfdet:: config scope)
     if '::' in path:  # a package's config, e.g. mmdet::retinanet/...py
         from mmengine.utils import get_installed_path
         package, rel = path.split('::', 1)
