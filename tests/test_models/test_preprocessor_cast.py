@@ -181,3 +181,39 @@ def test_view_forward_equals_mmdets(stacked, gpu_augment, training):
         _same_sample(x, y)
         assert torch.is_tensor(x.gt_instances.bboxes)
         assert x.batch_input_shape == (64, 64)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_batched_augmentation_ignores_the_callers_autocast(dtype):
+    """mmengine calls the preprocessor inside the optim wrapper's autocast
+    (AMP configs): the batched ops must still compute in float32, the
+    same pixels as without it (a float16 blur rounds otherwise)."""
+    cfg = dict(type='MultiViewDataPreprocessor', mean=[1., 2., 3.],
+               std=[2., 3., 4.], bgr_to_rgb=True, augment_seed=4,
+               gpu_augment=dict(v1=[dict(type='ColorJitter', prob=1.0),
+                                    dict(type='GaussianBlur', prob=1.0),
+                                    dict(type='RandomFlip', prob=0.5)]))
+    imgs = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(0))
+    want = MODELS.build(cfg)(dict(inputs=dict(v1=imgs.clone())),
+                             True)['inputs']['v1']
+    with torch.autocast('cpu', dtype=dtype):
+        got = MODELS.build(cfg)(dict(inputs=dict(v1=imgs.clone())),
+                                True)['inputs']['v1']
+        assert torch.is_autocast_enabled('cpu')  # restored after the call
+    assert got.dtype == torch.float32 and torch.equal(got, want)
+
+
+def test_in_model_photometric_augmentation_ignores_autocast():
+    """End-to-end SoCo augments its extra crops inside the (AMP) forward:
+    float32 there too."""
+    from mmselfdet.models.utils.photometric import (apply_photometric,
+                                                    draw_photometric)
+    gen = torch.Generator().manual_seed(1)
+    img = torch.rand(6, 3, 24, 24, generator=gen)
+    params = draw_photometric(6, dict(blur_prob=1.0), torch.device('cpu'),
+                              generator=gen)
+    want = apply_photometric(img, params)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = apply_photometric(img, params)
+    assert got.dtype == torch.float32 and torch.equal(got, want)

@@ -17,10 +17,12 @@ from mmengine.structures import BaseDataElement
 from mmselfdet.registry import MODELS
 
 from ..utils.batched_augment import BatchedViewAugment
+from ..utils.photometric import without_autocast
 from .device_move import move_data_elements
 
 #: state-dict key (below the preprocessor's prefix) of (seed, step)
 STATE_KEY = 'augment_state'
+
 
 
 @MODELS.register_module()
@@ -190,6 +192,14 @@ class MultiViewDataPreprocessor(DetDataPreprocessor):
         return {'inputs': inputs, 'data_samples': samples}
 
     def forward(self, data: dict, training: bool = False) -> dict:
+        # mmengine runs the preprocessor inside the optim wrapper's autocast
+        # (AMP configs): the batched ops would then blur in float16 and
+        # round differently from their CPU twins; the output is float32
+        # either way
+        with without_autocast(self.device):
+            return self._forward(data, training)
+
+    def _forward(self, data: dict, training: bool) -> dict:
         inputs = data['inputs']
         if not isinstance(inputs, dict):
             return super().forward(data, training)

@@ -9,6 +9,7 @@ The draw (:func:`draw_photometric`) and the application
 exactly which parameters an image got. :func:`cutout_in_boxes` is SoCo's
 V2 / V3 cutout in box for boxes found inside the model (end-to-end SoCo).
 """
+import contextlib
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -66,6 +67,18 @@ def draw_photometric(num: int, cfg: dict, device: torch.device,
 
 
 _CONSTS: Dict[tuple, Tensor] = {}
+
+
+def without_autocast(device: torch.device):
+    """Autocast off for ``device``'s type, e.g. around the view
+    augmentation inside an AMP forward (its blur would convolve in
+    float16); a no-op where autocast is off or does not exist (``meta``)."""
+    try:
+        if torch.is_autocast_enabled(device.type):
+            return torch.autocast(device.type, enabled=False)
+    except RuntimeError:  # no autocast for this device type
+        pass
+    return contextlib.nullcontext()
 
 
 def _const(values: tuple, device: torch.device,
@@ -186,7 +199,13 @@ def apply_photometric(img: Tensor, params: Dict[str, Tensor]) -> Tensor:
     [0, 1]: brightness, contrast, saturation, hue (in this fixed order,
     where torchvision's ColorJitter permutes them), then grayscale, blur,
     solarize. Images whose ``jitter`` is False skip the four colour ops.
+    In float32 inside an AMP forward too (autocast off).
     """
+    with without_autocast(img.device):
+        return _apply_photometric(img, params)
+
+
+def _apply_photometric(img: Tensor, params: Dict[str, Tensor]) -> Tensor:
     on = params['jitter']
     out = img
     out = torch.where(on.view(-1, 1, 1, 1),
