@@ -217,3 +217,28 @@ def test_in_model_photometric_augmentation_ignores_autocast():
     with torch.autocast('cpu', dtype=torch.bfloat16):
         got = apply_photometric(img, params)
     assert got.dtype == torch.float32 and torch.equal(got, want)
+
+
+def test_without_autocast_on_torch_before_2_4(monkeypatch):
+    """torch < 2.4 has no device argument to ``is_autocast_enabled``: the
+    per-device queries are used (the declared range starts at 2.1)."""
+    import types
+
+    import mmselfdet.models.utils.photometric as photometric
+    from mmselfdet.models.utils.photometric import without_autocast
+
+    def old_api(*args):
+        if args:
+            raise TypeError('is_autocast_enabled() takes no arguments')
+        return torch.is_autocast_enabled('cuda')
+    # the module's view of torch only (torch.autocast itself uses the new
+    # signature)
+    monkeypatch.setattr(photometric, 'torch', types.SimpleNamespace(
+        autocast=torch.autocast, is_autocast_enabled=old_api,
+        is_autocast_cpu_enabled=torch.is_autocast_cpu_enabled))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        with without_autocast(torch.device('cpu')):
+            assert not torch.is_autocast_cpu_enabled()
+        assert torch.is_autocast_cpu_enabled()
+    with without_autocast(torch.device('cpu')):  # off: nothing to do
+        assert not torch.is_autocast_cpu_enabled()

@@ -26,7 +26,9 @@ def start_host_copy(tensor: Tensor) -> Callable[[], Tensor]:
     if tensor.device.type == 'cpu':
         return lambda: tensor
     host = tensor.to('cpu', non_blocking=True)
-    done = torch.Event(device=tensor.device)
+    # torch.Event (any accelerator) from torch 2.5; CUDA's own before
+    done = torch.Event(device=tensor.device) if hasattr(torch, 'Event') \
+        else torch.cuda.Event()
     done.record()
 
     def wait() -> Tensor:

@@ -74,11 +74,15 @@ def without_autocast(device: torch.device):
     augmentation inside an AMP forward (its blur would convolve in
     float16); a no-op where autocast is off or does not exist (``meta``)."""
     try:
-        if torch.is_autocast_enabled(device.type):
-            return torch.autocast(device.type, enabled=False)
+        enabled = torch.is_autocast_enabled(device.type)
+    except TypeError:  # torch < 2.4: one query per device type
+        enabled = (torch.is_autocast_cpu_enabled() if device.type == 'cpu'
+                   else device.type == 'cuda' and
+                   torch.is_autocast_enabled())
     except RuntimeError:  # no autocast for this device type
-        pass
-    return contextlib.nullcontext()
+        enabled = False
+    return torch.autocast(device.type, enabled=False) if enabled else \
+        contextlib.nullcontext()
 
 
 def _const(values: tuple, device: torch.device,
