@@ -116,8 +116,13 @@ class MomentumEMA(ExponentialMovingAverage):
 
 
 def _foreach_copy(dst: List[Tensor], src: List[Tensor]) -> None:
-    if dst:
+    if not dst:
+        return
+    if hasattr(torch, '_foreach_copy_'):  # torch >= 2.2
         torch._foreach_copy_(dst, src)
+    else:
+        for d, s in zip(dst, src):
+            d.copy_(s)
 
 
 @MODELS.register_module()
