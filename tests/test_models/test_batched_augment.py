@@ -253,3 +253,48 @@ def test_patch_mode_augments_every_jigsaw_patch_on_its_own():
     with pytest.raises(ValueError, match='pixel ops only'):
         BatchedViewAugment(dict(ops=[dict(type='RandomFlip')],
                                 patch_grid=3))
+
+
+def test_flip_bookkeeping_equals_mmdets_random_flip():
+    """``batched_box_ops.BatchedHorizontalFlip.move_samples`` on its own:
+    a flipped sample's boxes (mmdet boxes or a plain tensor) and
+    homography are mmdet's ``RandomFlip``'s, empty boxes stay empty, an
+    unflipped sample is marked so, a sample the CPU already flipped is an
+    error."""
+    from mmdet.datasets.transforms import RandomFlip
+
+    from mmselfdet.models.utils.batched_box_ops import BatchedHorizontalFlip
+    hom = np.array([[1., 0., 3.], [0., 2., 1.], [0., 0., 1.]], np.float32)
+    boxes = np.array([[1., 2., 5., 9.], [0., 0., 16., 7.]], np.float32)
+
+    def sample(kind):
+        s = DetDataSample(metainfo=dict(img_shape=(S, S),
+                                        homography_matrix=hom.copy()))
+        b = torch.from_numpy(boxes.copy())
+        s.gt_instances = InstanceData(
+            bboxes=b if kind == 'tensor' else HorizontalBoxes(b)[
+                :0 if kind == 'empty' else 2])
+        return s
+
+    ss = [sample('boxes'), sample('tensor'), sample('empty'),
+          sample('boxes')]
+    BatchedHorizontalFlip.move_samples(
+        ss, torch.tensor([True, True, True, False]), S)
+    ref = RandomFlip(prob=1.0, direction='horizontal')(dict(
+        img=np.zeros((S, S, 3), np.uint8), img_shape=(S, S),
+        gt_bboxes=HorizontalBoxes(torch.from_numpy(boxes.copy())),
+        homography_matrix=hom.copy()))
+    for s in ss[:3]:
+        assert s.flip is True and s.flip_direction == 'horizontal'
+        assert s.homography_matrix.dtype == np.float32
+        np.testing.assert_array_equal(s.homography_matrix,
+                                      ref['homography_matrix'])
+    torch.testing.assert_close(ss[0].gt_instances.bboxes.tensor,
+                               ref['gt_bboxes'].tensor, rtol=0, atol=0)
+    torch.testing.assert_close(ss[1].gt_instances.bboxes,
+                               ref['gt_bboxes'].tensor, rtol=0, atol=0)
+    assert ss[2].gt_instances.bboxes.tensor.shape == (0, 4)
+    assert ss[3].flip is False and ss[3].flip_direction is None
+    np.testing.assert_array_equal(ss[3].homography_matrix, hom)
+    with pytest.raises(ValueError, match='already flipped'):
+        BatchedHorizontalFlip.move_samples(ss[:1], torch.tensor([True]), S)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .batched_box_ops import (BatchedCutoutInBoxes, BatchedHorizontalFlip,
-                              Params, _sample_boxes)
+                              Params)
 from .photometric import (_blend, _blur, _const, _gray, _shift_hue,
                           cv2_kernel_radius)
 
@@ -298,8 +298,7 @@ class BatchedViewAugment:
         params = self.draw(batch.size(0), generator)
         for op, p in zip(self.ops, params):
             if getattr(op, 'needs_boxes', False):  # the current boxes
-                img = op.apply_boxes(img, _sample_boxes(samples, self.name),
-                                     generator)
+                img = op.apply_boxes(img, samples, generator, self.name)
             else:
                 img = op.apply(img, p)
             if isinstance(op, BatchedHorizontalFlip):

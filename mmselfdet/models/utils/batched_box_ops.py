@@ -4,7 +4,7 @@ horizontal flip (moves boxes and the homography) and SoCo's cutout in box
 (cuts at the current boxes); the pixel-only ops and the view's op list are
 in :mod:`.batched_augment`."""
 import numbers
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -98,20 +98,16 @@ class BatchedCutoutInBoxes:
     def draw(self, num: int, generator: torch.Generator) -> Params:
         return {}
 
-    def apply_boxes(self, img: Tensor, boxes: List[Tensor],
-                    generator: torch.Generator) -> Tensor:
+    def apply_boxes(self, img: Tensor, samples: Optional[list],
+                    generator: torch.Generator, view: str = 'view'
+                    ) -> Tensor:
+        """Cut at each sample's current (host) boxes."""
+        if samples is None:
+            raise ValueError(f'gpu_augment["{view}"]: RandomCutoutInBoxes '
+                             'needs the view\'s data samples (its boxes)')
+        boxes = [getattr(s.gt_instances.bboxes, 'tensor',
+                         s.gt_instances.bboxes) for s in samples]
         flat = torch.zeros_like(img[:, :1])  # (N, 1, H, W)
         mask = cutout_in_boxes(flat, boxes, fill=1.0, generator=generator,
                                **self.cfg) > 0
         return torch.where(mask, self.fill.to(img).view(1, 3, 1, 1), img)
-
-
-def _sample_boxes(samples: Optional[list], view: str) -> List[Tensor]:
-    if samples is None:
-        raise ValueError(f'gpu_augment["{view}"]: RandomCutoutInBoxes needs '
-                         'the view\'s data samples (its boxes)')
-    out = []
-    for sample in samples:
-        boxes = sample.gt_instances.bboxes
-        out.append(getattr(boxes, 'tensor', boxes).reshape(-1, 4))
-    return out
